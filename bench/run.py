@@ -1,0 +1,138 @@
+"""`make bench`: quality, speed and throughput against baselines measured in the same run.
+
+Reads ../shared/data/ when it is there (ground-truth cases, real photos); prints markdown tables
+and writes them to bench/results.md. Sections can be picked: `python -m bench.run quality speed`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import platform
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import torch
+
+from bench import quality
+from pipeline.settings import DEFAULT, REFERENCE
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "bench" / "results.md"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def section_quality(args: argparse.Namespace) -> str:
+    """Every gt case, full size: classic fills, the default preset; the reference on a crop."""
+    cases = quality.load_cases(SHARED / "gt")
+    methods = {
+        "OpenCV Telea": quality.telea,
+        "biharmonic": quality.biharmonic,
+        "unmark default": quality.dip(DEFAULT),
+    }
+    rows, margins = [], []
+    for case in cases:
+        scores = {name: quality.score(name, method, case) for name, method in methods.items()}
+        margin = scores["unmark default"].psnr - scores["biharmonic"].psnr
+        margins.append(margin)
+        rows.append(
+            [case.name]
+            + [f"{s.psnr:.2f} dB / {s.seconds:.1f} s" for s in scores.values()]
+            + [f"{margin:+.2f} dB"]
+        )
+        print(rows[-1], flush=True)
+    rows.append(["mean margin over biharmonic", "", "", "", f"{sum(margins) / len(margins):+.2f} dB"])
+    return "### Hole PSNR and wall time, full images\n\n" + table(
+        ["case", *methods, "default - biharmonic"], rows
+    )
+
+
+def section_speed(args: argparse.Namespace) -> str:
+    """Time to the reference's quality on the kate 256 px centre crop (as FACTS.md measures it)."""
+    (kate,) = [c for c in quality.load_cases(SHARED / "gt") if c.name == "kate"]
+    crop = kate.crop(256)
+    reference = quality.score(
+        "reference", quality.dip(quality.with_steps(REFERENCE, args.reference_steps)), crop
+    )
+    print(reference, flush=True)
+    rows = [[f"reference, {args.reference_steps} steps", f"{reference.psnr:.2f}",
+             f"{reference.seconds:.1f}", "1.0x"]]
+    reached = None
+    for steps in args.default_steps:
+        ours = quality.score("default", quality.dip(quality.with_steps(DEFAULT, steps)), crop)
+        print(ours, flush=True)
+        speedup = reference.seconds / ours.seconds
+        rows.append([f"default, {steps} steps", f"{ours.psnr:.2f}", f"{ours.seconds:.1f}",
+                     f"{speedup:.1f}x"])
+        if reached is None and ours.psnr >= reference.psnr:
+            reached = (steps, ours.seconds, speedup)
+    summary = (
+        f"The default reaches the reference's {reference.psnr:.2f} dB with {reached[0]} steps in "
+        f"{reached[1]:.1f} s: **{reached[2]:.0f}x faster**."
+        if reached
+        else "The default did not reach the reference's PSNR at the step budgets tried."
+    )
+    return (
+        f"### Time to the reference's quality (kate, 256 px centre crop)\n\n"
+        + table(["run", "hole PSNR (dB)", "seconds", "speed-up"], rows)
+        + "\n\n"
+        + summary
+    )
+
+
+def section_real(args: argparse.Namespace) -> str:
+    """The real 1080x718 photo at full resolution with the default preset."""
+    from pipeline.imaging import load_mask, load_picture
+    from pipeline.restore import restore
+
+    photo = load_picture(SHARED / "real" / "watermarked" / "watermarked0.png")
+    hole = load_mask(SHARED / "real" / "masks" / "mask0.png", photo.size)
+    started = time.perf_counter()
+    result = restore(photo, hole, DEFAULT)
+    seconds = time.perf_counter() - started
+    height, width = result.size
+    return (
+        "### A real photo at full resolution\n\n"
+        + table(
+            ["photo", "size in", "size out", "masked", "seconds"],
+            [["watermarked0.png", f"{photo.size[1]}x{photo.size[0]}", f"{width}x{height}",
+              f"{hole.mean():.1%}", f"{seconds:.1f}"]],
+        )
+    )
+
+
+SECTIONS = {"quality": section_quality, "speed": section_speed, "real": section_real}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("sections", nargs="*", default=list(SECTIONS), choices=list(SECTIONS))
+    parser.add_argument("--reference-steps", type=int, default=300)
+    parser.add_argument("--default-steps", type=int, nargs="+", default=[25, 50, 100, 200])
+    args = parser.parse_args(argv)
+    if not SHARED.exists():
+        print(f"{SHARED} is not here: the benchmark needs the shared ground-truth data.")
+        return
+    torch.set_num_threads(torch.get_num_threads())
+    header = (
+        f"Measured {date.today()} on {platform.machine()}, {torch.get_num_threads()} threads, "
+        f"torch {torch.__version__}, Python {sys.version.split()[0]}."
+    )
+    parts = [header]
+    for name in args.sections:
+        parts.append(SECTIONS[name](args))
+        print(parts[-1], flush=True)
+    RESULTS.write_text("\n\n".join(parts) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

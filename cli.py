@@ -1,0 +1,222 @@
+"""unmark's command line: parse, call the pipeline, print. No logic lives here."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:  # `python cli.py` from a checkout, without installing
+    sys.path.insert(0, str(ROOT))
+
+from pipeline import console  # noqa: E402
+from pipeline.errors import InputError  # noqa: E402
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Remove watermarks with a Deep Image Prior, at full resolution.",
+)
+
+EXIT_INPUT = 2
+
+
+@app.callback()
+def unmark() -> None:
+    """Remove watermarks with a Deep Image Prior, at full resolution."""
+
+
+def fail(message: str) -> None:
+    console.error(message)
+    raise typer.Exit(EXIT_INPUT)
+
+
+@app.command()
+def remove(
+    image: Annotated[Path, typer.Argument(help="The watermarked photo.")],
+    mask: Annotated[
+        Path | None, typer.Option("--mask", "-m", help="Mask: black = remove, white = keep.")
+    ] = None,
+    template: Annotated[
+        Path | None, typer.Option("--template", "-t", help="RGBA image of the watermark.")
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Where to write (default NAME.clean.EXT)."),
+    ] = None,
+    preset: Annotated[str, typer.Option(help="default | fast | reference")] = "default",
+    steps: Annotated[int | None, typer.Option(min=0, help="Optimiser steps per region.")] = None,
+    seed: Annotated[int, typer.Option(help="Same seed, same output.")] = 0,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N | mps")] = "auto",
+    invert_mask: Annotated[bool, typer.Option("--invert-mask", help="White = remove.")] = False,
+    snapshots: Annotated[
+        Path | None, typer.Option(help="Write intermediate results into this folder.")
+    ] = None,
+    snapshot_every: Annotated[int, typer.Option(min=1, help="Steps between snapshots.")] = 50,
+) -> None:
+    """Remove what MASK (or TEMPLATE) marks from IMAGE."""
+    from pipeline.settings import preset as named_preset
+    from pipeline.single import Job, run_job
+    from pipeline.snapshots import SnapshotFolder
+
+    try:
+        if (mask is None) == (template is None):
+            raise InputError(f"{image}: give exactly one of --mask or --template")
+        settings = named_preset(preset).with_overrides(
+            steps=steps,
+            seed=seed,
+            device=device,
+            snapshot_every=snapshot_every if snapshots else 0,
+        )
+        output = output or image.with_name(f"{image.stem}.clean{image.suffix}")
+        job = Job(image=image, output=output, mask=mask, template=template, invert_mask=invert_mask)
+        with console.warnings_to_console(), console.StepProgress(image.name) as progress:
+            from pipeline.restore import Observers
+
+            observers = Observers(
+                progress=progress.update,
+                snapshot=SnapshotFolder(snapshots, output).write if snapshots else None,
+            )
+            written = run_job(job, settings, observers)
+    except InputError as problem:
+        fail(str(problem))
+    console.console.print(f"wrote {written}", markup=False)
+
+
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+ManifestArg = Annotated[Path, typer.Argument(help="The batch manifest (YAML).")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")
+]
+
+
+@app.command()
+def run(
+    manifest: ManifestArg,
+    workers: Annotated[
+        int, typer.Option(min=1, help="CPU worker processes; with GPUs, workers per GPU.")
+    ] = 1,
+    devices: Annotated[
+        str, typer.Option(help="auto (every GPU, else the CPU) | cpu | cuda:0,cuda:1 | mps")
+    ] = "auto",
+    backend: Annotated[str, typer.Option(help="loky (this machine) | dask (a cluster)")] = "loky",
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address, tcp://HOST:PORT.")
+    ] = None,
+    shard: Annotated[
+        str | None, typer.Option(help="Run only the I-th of N slices of the jobs, as I/N.")
+    ] = None,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Try jobs that failed before again.")
+    ] = False,
+    checkpoint_every: Annotated[
+        int | None, typer.Option(min=0, help="Steps between checkpoints (0: never).")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="Torch threads per worker (default: cores/workers).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Clean every image the MANIFEST lists; a rerun resumes where the last one stopped."""
+    from pipeline import dashboard
+    from pipeline.manifest import load_manifest
+    from pipeline.runner import Aborted, Interrupted, RunOptions, Shard, run_batch
+
+    try:
+        batch = load_manifest(manifest)
+        options = RunOptions(
+            workers=workers,
+            devices=devices,
+            backend=backend,
+            scheduler=scheduler,
+            shard=Shard.parse(shard) if shard else None,
+            retry_failed=retry_failed,
+            checkpoint_every=checkpoint_every,
+            threads=threads,
+        )
+        with console.warnings_to_console(), dashboard.BatchDisplay() as display:
+            summary = run_batch(batch, options, display)
+    except InputError as problem:
+        fail(str(problem))
+    except Interrupted as stop:
+        dashboard.print_summary(stop.summary, as_json)
+        dashboard.print_interrupted(stop.summary, str(manifest))
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except Aborted as stop:
+        dashboard.print_summary(stop.summary, as_json)
+        console.error(str(stop))
+        raise typer.Exit(EXIT_FAILED) from None
+    dashboard.print_summary(summary, as_json)
+    raise typer.Exit(0 if summary.ok else EXIT_FAILED)
+
+
+@app.command()
+def status(manifest: ManifestArg, as_json: JsonOption = False) -> None:
+    """Show each job of MANIFEST: done, failed (and why), pending or running."""
+    from pipeline import dashboard
+    from pipeline.manifest import load_manifest
+    from pipeline.runner import batch_status
+
+    try:
+        batch = load_manifest(manifest)
+        statuses = batch_status(batch)
+    except InputError as problem:
+        fail(str(problem))
+    dashboard.print_status(batch, statuses, as_json)
+
+
+@app.command()
+def validate(manifest: ManifestArg) -> None:
+    """Check MANIFEST, and that every input exists and decodes, without optimising anything."""
+    from pipeline import dashboard
+    from pipeline.manifest import check_inputs, load_manifest
+
+    try:
+        checks = check_inputs(load_manifest(manifest))
+    except InputError as problem:
+        fail(str(problem))
+    dashboard.print_checks(checks)
+    raise typer.Exit(EXIT_FAILED if any(check.problem for check in checks) else 0)
+
+
+@app.command()
+def scaffold(
+    images: Annotated[Path, typer.Argument(help="Folder of photos to clean.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The manifest to write.")],
+    masks: Annotated[
+        Path | None, typer.Option(help="Folder of masks, paired with photos by file stem.")
+    ] = None,
+    mask: Annotated[Path | None, typer.Option(help="One mask for every photo.")] = None,
+    template: Annotated[
+        str | None, typer.Option(help="RGBA watermark image for every photo, or 'auto'.")
+    ] = None,
+    preset: Annotated[str, typer.Option(help="default | fast | reference")] = "default",
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing manifest.")] = False,
+) -> None:
+    """Write a manifest for the photos in IMAGES, pairing each with its mask."""
+    from pipeline import scaffold as scaffolding
+
+    try:
+        result = scaffolding.scaffold(images, output, masks, mask, template, preset)
+        written = scaffolding.write(result, output, force)
+    except InputError as problem:
+        fail(str(problem))
+    console.console.print(
+        f"wrote {output}: {len(written.jobs)} job(s)", markup=False, soft_wrap=True
+    )
+    for image in result.unpaired:
+        console.warning(f"{image}: no mask found; left out")
+    for unused in result.unused:
+        console.warning(f"{unused}: matches no photo")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

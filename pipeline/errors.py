@@ -1,0 +1,9 @@
+"""Errors a user can act on. The CLI prints their message as one line; anything else is a bug."""
+
+
+class InputError(Exception):
+    """Bad input: a file that is missing, unreadable, or does not fit the job."""
+
+
+class NoMarkFound(InputError):
+    """Template mode found no watermark in an image; the image is left untouched."""

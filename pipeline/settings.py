@@ -1,0 +1,115 @@
+"""One settings object for a DIP run, and the named presets that fill it."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from pipeline.errors import InputError
+
+
+@dataclass(frozen=True)
+class NetworkShape:
+    """The skip encoder-decoder's architecture (see generator.build_skip)."""
+
+    channels_down: tuple[int, ...] = (128,) * 5
+    channels_up: tuple[int, ...] = (128,) * 5
+    channels_skip: tuple[int, ...] = (128,) * 5
+    input_depth: int = 32
+    separable: bool = True
+    upsample: str = "nearest"
+
+    @property
+    def levels(self) -> int:
+        return len(self.channels_down)
+
+
+@dataclass(frozen=True)
+class DipSettings:
+    """Everything that decides what one DIP fit computes.
+
+    Fields that change the result are hashed (`fingerprint`) so the batch ledger can tell when a
+    finished job must be redone; `device` and `snapshot_every` only change where and how it runs.
+    """
+
+    preset: str = "default"
+    network: NetworkShape = field(default_factory=NetworkShape)
+    steps: int = 3000
+    lr: float = 0.01
+    lr_floor: float = 1.0  # final lr as a fraction of lr (cosine decay); 1.0 = constant
+    reg_noise: float = 0.03
+    input_scale: float = 0.1
+    output_ema: float = 0.0  # 0 = use the last output; else exponential average of outputs
+    # Where to work: None = the whole image shrunk to `max_side` (the reference's behaviour);
+    # otherwise crops around the mask with this many pixels of context on each side.
+    context: int | None = None
+    max_side: int | None = 512
+    merge_gap: int = 32
+    # Hold out known pixels shaped like the hole (the hole, shifted): the fit is scored on them,
+    # which picks the best output, stops early (`patience` checks without gain) and sets the mix.
+    holdout: bool = False
+    # Mix the network's fill with a biharmonic fill, the weight chosen on the held-out pixels.
+    classic_mix: bool = False
+    # Pull the hole towards the biharmonic fill while fitting (0 = off).
+    prior_weight: float = 0.0
+    patience: int = 0
+    check_every: int = 25
+    min_steps: int = 0
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (autocast; CUDA only in auto)
+    snapshot_every: int = 0
+    checkpoint_every: int = 0
+
+    def with_overrides(self, **overrides: object) -> DipSettings:
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise InputError(f"unknown setting(s): {', '.join(unknown)}")
+        return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    def fingerprint(self) -> str:
+        """Hash of the fields that change the output pixels."""
+        data = dataclasses.asdict(self)
+        for runtime_only in ("device", "snapshot_every", "checkpoint_every", "precision"):
+            data.pop(runtime_only)
+        blob = json.dumps(data, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+REFERENCE = DipSettings(preset="reference")
+
+DEFAULT = DipSettings(
+    preset="default",
+    network=NetworkShape(
+        channels_down=(64,) * 4,
+        channels_up=(64,) * 4,
+        channels_skip=(4,) * 4,
+        input_depth=16,
+        separable=False,
+        upsample="bilinear",
+    ),
+    steps=600,
+    lr=0.01,
+    lr_floor=0.1,
+    output_ema=0.9,
+    context=48,
+    max_side=None,
+    patience=0,
+)
+
+# Fewer steps for previews and tests; same shape as the default.
+FAST = dataclasses.replace(DEFAULT, preset="fast", steps=150)
+
+PRESETS: dict[str, DipSettings] = {s.preset: s for s in (DEFAULT, REFERENCE, FAST)}
+
+
+def preset(name: str) -> DipSettings:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise InputError(
+            f"unknown preset '{name}' (choose from: {', '.join(PRESETS)})"
+        ) from None

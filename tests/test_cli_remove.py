@@ -1,0 +1,74 @@
+"""`unmark remove` as a user runs it: a subprocess, real files, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from conftest import box_mask, sample_photo
+from PIL import Image
+from typer.testing import CliRunner
+
+from cli import app
+
+CLI = Path(__file__).resolve().parent.parent / "cli.py"
+
+
+def unmark(*args: object) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(CLI), *map(str, args)], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_remove_writes_a_full_size_result(photo_and_mask, tmp_path):
+    photo, mask = photo_and_mask
+    out = tmp_path / "out" / "clean.png"
+    snaps = tmp_path / "snaps"
+    run = unmark("remove", photo, "--mask", mask, "-o", out, "--preset", "fast", "--steps", "8",
+                 "--snapshots", snaps, "--snapshot-every", "4", "--device", "cpu")
+    assert run.returncode == 0, run.stderr
+    before, after = np.asarray(Image.open(photo)), np.asarray(Image.open(out))
+    assert after.shape == before.shape
+    keep = np.asarray(Image.open(mask)) > 127
+    np.testing.assert_array_equal(after[keep], before[keep])
+    assert len(list(snaps.glob("*.png"))) == 2
+
+
+def test_bad_inputs_give_one_line_and_exit_2(tmp_path, photo_and_mask):
+    photo, mask = photo_and_mask
+    (tmp_path / "junk.jpg").write_bytes(b"\x00" * 64)
+    box_mask((50, 50), (0, 0, 5, 5)).save(tmp_path / "square.png")
+    Image.new("L", sample_photo().size, 0).save(tmp_path / "black.png")
+    cases = {
+        ("remove", tmp_path / "none.png", "--mask", mask): "none.png: no such file",
+        ("remove", tmp_path / "junk.jpg", "--mask", mask): "junk.jpg: not an image",
+        ("remove", photo, "--mask", tmp_path / "square.png"): "different aspect ratio",
+        ("remove", photo, "--mask", tmp_path / "black.png"): "covers 100% of the image",
+        ("remove", photo): "give exactly one of --mask or --template",
+        ("remove", photo, "--mask", mask, "--preset", "best"): "unknown preset 'best'",
+        ("remove", photo, "--mask", mask, "-o", photo): "refusing to overwrite the input",
+        ("remove", photo, "--mask", mask, "-o", tmp_path / "x.gif"): "cannot write '.gif'",
+    }
+    runner = CliRunner()
+    for args, message in cases.items():
+        run = runner.invoke(app, [*map(str, args), "--steps", "1"])
+        assert run.exit_code == 2, (args, run.stderr)
+        assert message in run.stderr, (args, run.stderr)
+        assert "Traceback" not in run.stderr
+        assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+def test_inverted_looking_mask_warns_with_the_flag_name(tmp_path, photo_and_mask):
+    photo, _ = photo_and_mask
+    inverted = np.zeros((48, 64), np.uint8)
+    inverted[10:20, 10:20] = 255
+    Image.fromarray(inverted).save(tmp_path / "inv.png")
+    run = unmark("remove", photo, "--mask", tmp_path / "inv.png", "--steps", "1",
+                 "-o", tmp_path / "o.png", "--preset", "fast")
+    assert run.returncode == 0, run.stderr
+    assert "--invert-mask" in run.stderr
+    run = unmark("remove", photo, "--mask", tmp_path / "inv.png", "--steps", "1", "--invert-mask",
+                 "-o", tmp_path / "o.png", "--preset", "fast")
+    assert run.returncode == 0 and "warning" not in run.stderr
