@@ -8,6 +8,7 @@ network misses fine detail). Where a is near 1 nothing shows through and the pix
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,3 +204,30 @@ def remove_with_mark(
     evidence = Evidence(weight=weight, blend=dip.Blend(alpha=mark.alpha[None], colour=mark.colour))
     network = fill(picture, footprint, settings, evidence, observers)
     return composite(picture, footprint, combine(image, network, mark, trusted))
+
+
+def template_settings(settings: DipSettings) -> DipSettings:
+    """The blend model replaces the classic-fill helpers of mask mode."""
+    return dataclasses.replace(settings, classic_mix=False, prior_weight=0.0, holdout=False)
+
+
+def run_template_job(job, settings: DipSettings, observers: Observers = Observers()):
+    """Find the template in the job's image, recover the photo under it, write the result.
+
+    Returns (output path, {"placement": ...}) for the ledger. Raises NoMarkFound, writing
+    nothing, when the mark is not there: an image without the mark is never touched.
+    """
+    from pipeline.imaging import save_picture
+
+    picture = load_picture(job.image)
+    mark = load_mark(job.template, channels=picture.pixels.shape[2])
+    image = picture.as_float()
+    placement = locate(mark, image)
+    if placement.confidence < MIN_CONFIDENCE:
+        raise NoMarkFound(
+            f"{job.image}: watermark {Path(job.template).name} not found (best match "
+            f"{placement.confidence:.2f} < {MIN_CONFIDENCE}); the image was left untouched"
+        )
+    full = place(mark, placement, picture.size)
+    result = remove_with_mark(picture, full, template_settings(settings), observers)
+    return save_picture(result, job.output), {"placement": placement.as_dict()}

@@ -20,6 +20,14 @@ WIDTH = 320
 MARK_OPACITY = 0.55
 
 
+STOCK_SIZE = (320, 208)
+
+
+def centre_crop(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    left, top = (image.width - size[0]) // 2, (image.height - size[1]) // 2
+    return image.crop((left, top, left + size[0], top + size[1]))
+
+
 def photo(name: str) -> Image.Image:
     image = Image.fromarray(PHOTOS[name]()).convert("RGB")
     height = round(image.height * WIDTH / image.width)
@@ -62,11 +70,14 @@ def main() -> None:
         marked.save(HERE / "photos" / f"{name}.jpg", quality=92)
         footprint = coverage.point(lambda v: 255 if v > 0 else 0).filter(ImageFilter.MaxFilter(5))
         Image.eval(footprint, lambda v: 255 - v).convert("L").save(HERE / "masks" / f"{name}.png")
-        # the template-mode set: the same translucent logo on every photo, lossless
-        mark = logo(clean.size)
-        stamp(clean, mark).save(HERE / "stock" / f"{name}.png")
-        mark.save(HERE / "marks" / f"logo-{clean.width}x{clean.height}.png")
-    (HERE / "marks" / "logo.png").unlink(missing_ok=True)
+    # the template-mode set: one size, the same translucent logo at the same place, lossless
+    mark = logo(STOCK_SIZE)
+    for name in captions:
+        frame = centre_crop(photo(name), STOCK_SIZE)
+        stamp(frame, mark).save(HERE / "stock" / f"{name}.png")
+        frame.save(HERE / "clean" / f"{name}.stock.png")
+    mark.save(HERE / "marks" / "logo.png")
+    mark.crop(mark.getbbox()).save(HERE / "marks" / "logo-tight.png")
 
 
 if __name__ == "__main__":
