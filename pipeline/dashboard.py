@@ -169,6 +169,14 @@ def print_interrupted(summary: Summary, manifest: str) -> None:
                   "interrupted ones go on from their last checkpoint).", soft_wrap=True)
 
 
+def _found(info: dict) -> str:
+    """A template job's placement, as a short note."""
+    place = info.get("placement")
+    if not place:
+        return ""
+    return f"mark at x={place['left']} y={place['top']}, confidence {place['confidence']:.2f}"
+
+
 def print_status(manifest: Manifest, statuses: list[JobStatus], as_json: bool) -> None:
     counts = {state: 0 for state in ("done", "failed", "pending", "running")}
     for status in statuses:
@@ -181,14 +189,14 @@ def print_status(manifest: Manifest, statuses: list[JobStatus], as_json: bool) -
             "jobs": [
                 {"key": s.item.key, "image": str(s.item.job.image), "output":
                  str(s.item.job.output), "state": s.state, "reason": s.reason,
-                 "attempts": s.attempts, "warnings": list(s.warnings)}
+                 "attempts": s.attempts, "warnings": list(s.warnings), "info": s.info}
                 for s in statuses
             ],
         }))
         return
     rows = []
     for status in statuses:
-        note = "; ".join(filter(None, [status.reason, *status.warnings]))
+        note = "; ".join(filter(None, [status.reason, *status.warnings, _found(status.info)]))
         rows.append((status.state, _short(str(status.item.job.image)),
                      _short(str(status.item.job.output)), note))
     if stdout.is_terminal:

@@ -168,7 +168,8 @@ def fit(
         if on_step is not None and (step % REPORT_EVERY == 0 or step == settings.steps):
             loss_value = loss.item()  # a device sync: not every step
             on_step(step, loss_value)
-        if on_snapshot is not None and settings.snapshot_every and step % settings.snapshot_every == 0:
+        snapshot_due = settings.snapshot_every and step % settings.snapshot_every == 0
+        if on_snapshot is not None and snapshot_due:
             on_snapshot(step, _to_numpy(current))
         if checkpointer and settings.checkpoint_every and step % settings.checkpoint_every == 0:
             if step < settings.steps:

@@ -10,6 +10,9 @@ folder, whose slope is -a and whose intercept is aW.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +20,7 @@ from scipy import ndimage
 from skimage.filters import threshold_otsu
 
 from pipeline.errors import InputError
-from pipeline.imaging import load_picture
+from pipeline.imaging import Picture, load_picture, save_picture
 from pipeline.restore import classic_fill
 from pipeline.template import Mark
 
@@ -78,15 +81,26 @@ def estimate_mark(images: np.ndarray) -> Mark:
 
 
 def load_folder(folder: Path) -> np.ndarray:
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such folder")
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if len(paths) < MIN_IMAGES:
         raise InputError(f"{folder}: needs at least {MIN_IMAGES} images, found {len(paths)}")
-    pictures = [load_picture(p) for p in paths]
-    sizes = {p.size for p in pictures}
+    return stack_pictures([load_picture(p) for p in paths], str(folder))
+
+
+def stack_pictures(pictures: Sequence[Picture], where: str) -> np.ndarray:
+    """Decoded photos of one size -> (N, 3, H, W) floats; `where` names them in errors."""
+    if len(pictures) < MIN_IMAGES:
+        raise InputError(f"{where}: needs at least {MIN_IMAGES} images, found {len(pictures)}")
+    sizes = Counter(p.size for p in pictures)
     if len(sizes) > 1:
+        (height, width), count = sizes.most_common(1)[0]
+        odd = next(p for p in pictures if p.size != (height, width))
         raise InputError(
-            f"{folder}: the images differ in size ({len(sizes)} sizes); estimation needs the mark "
-            "at the same place on images of one size"
+            f"{where}: the images differ in size ({count} of {len(pictures)} are {width}x{height}"
+            f", {Path(odd.source).name} is {odd.size[1]}x{odd.size[0]}); estimation needs the "
+            "mark at the same place on images of one size"
         )
     return np.stack([_rgb(p.as_float()) for p in pictures])
 
@@ -102,3 +116,54 @@ def _rgb(image: np.ndarray) -> np.ndarray:
 def mark_as_rgba(mark: Mark) -> np.ndarray:
     rgba = np.concatenate([mark.colour, mark.alpha[None]], axis=0).transpose(1, 2, 0)
     return (np.clip(rgba, 0, 1) * 255).round().astype(np.uint8)
+
+
+def _check_template_path(path: Path) -> None:
+    if path.suffix.lower() != ".png":
+        raise InputError(f"{path}: write the template as .png (it needs an alpha channel)")
+
+
+def save_mark(mark: Mark, path: Path) -> Path:
+    """Write the mark as a template: an RGBA PNG (colour + opacity), atomically."""
+    _check_template_path(path)
+    rgba = mark_as_rgba(mark)
+    picture = Picture(
+        pixels=np.ascontiguousarray(rgba[..., :3]),
+        mode="RGB",
+        alpha=np.ascontiguousarray(rgba[..., 3]),
+        source=str(path),
+    )
+    return save_picture(picture, path)
+
+
+def estimate_folder(folder: Path, output: Path) -> Mark:
+    """`unmark estimate`: the mark shared by the photos in `folder`, written to `output`."""
+    _check_template_path(output)  # before the long part
+    mark = estimate_mark(load_folder(folder))
+    save_mark(mark, output)
+    return mark
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What `unmark estimate` reports about a mark."""
+
+    pixels: int
+    top: int
+    left: int
+    height: int
+    width: int
+    mean_opacity: float
+
+
+def describe(mark: Mark) -> Footprint:
+    where = mark.alpha > 0
+    rows, cols = np.nonzero(where)
+    return Footprint(
+        pixels=int(where.sum()),
+        top=int(rows.min()),
+        left=int(cols.min()),
+        height=int(rows.max() - rows.min() + 1),
+        width=int(cols.max() - cols.min() + 1),
+        mean_opacity=float(mark.alpha[where].mean()),
+    )

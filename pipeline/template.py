@@ -202,7 +202,7 @@ def remove_with_mark(
     trusted = footprint & (mark.alpha < OPAQUE) & ~unexplained(image, mark)
     weight = np.where(footprint & ~trusted, 0.0, 1.0).astype(np.float32)
     evidence = Evidence(weight=weight, blend=dip.Blend(alpha=mark.alpha[None], colour=mark.colour))
-    network = fill(picture, footprint, settings, evidence, observers)
+    network = fill(picture, footprint, template_settings(settings), evidence, observers)
     return composite(picture, footprint, combine(image, network, mark, trusted))
 
 
@@ -229,5 +229,5 @@ def run_template_job(job, settings: DipSettings, observers: Observers = Observer
             f"{placement.confidence:.2f} < {MIN_CONFIDENCE}); the image was left untouched"
         )
     full = place(mark, placement, picture.size)
-    result = remove_with_mark(picture, full, template_settings(settings), observers)
+    result = remove_with_mark(picture, full, settings, observers)
     return save_picture(result, job.output), {"placement": placement.as_dict()}

@@ -34,7 +34,9 @@ def photo(name: str) -> Image.Image:
     return image.resize((WIDTH, height), Image.Resampling.LANCZOS)
 
 
-def text_layer(size: tuple[int, int], text: str, xy: tuple[int, int], font_size: int) -> Image.Image:
+def text_layer(
+    size: tuple[int, int], text: str, xy: tuple[int, int], font_size: int
+) -> Image.Image:
     layer = Image.new("L", size, 0)
     ImageDraw.Draw(layer).text(xy, text, fill=255, font=ImageFont.load_default(font_size))
     return layer
@@ -68,7 +70,7 @@ def main() -> None:
         opaque[..., 3] = np.asarray(coverage)
         marked = stamp(clean, Image.fromarray(opaque, "RGBA"))
         marked.save(HERE / "photos" / f"{name}.jpg", quality=92)
-        footprint = coverage.point(lambda v: 255 if v > 0 else 0).filter(ImageFilter.MaxFilter(5))
+        footprint = coverage.point(lambda v: 255 if v > 0 else 0).filter(ImageFilter.MaxFilter(13))
         Image.eval(footprint, lambda v: 255 - v).convert("L").save(HERE / "masks" / f"{name}.png")
     # the template-mode set: one size, the same translucent logo at the same place, lossless
     mark = logo(STOCK_SIZE)

@@ -23,7 +23,8 @@ def hole_psnr(result: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> float:
 
 
 def window(picture, top: int, left: int, height: int, width: int):
-    return picture.with_pixels(np.ascontiguousarray(picture.pixels[top:top + height, left:left + width]))
+    pixels = picture.pixels[top : top + height, left : left + width]
+    return picture.with_pixels(np.ascontiguousarray(pixels))
 
 
 def test_template_mode_recovers_far_more_than_mask_mode(tiny_settings):
