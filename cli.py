@@ -80,10 +80,36 @@ def remove(
                 progress=progress.update,
                 snapshot=SnapshotFolder(snapshots, output).write if snapshots else None,
             )
-            written = run_job(job, settings, observers)
+            result = run_job(job, settings, observers)
     except InputError as problem:
         fail(str(problem))
-    console.console.print(f"wrote {written}", markup=False)
+    written, info = result if isinstance(result, tuple) else (result, {})  # templates add facts
+    place = info.get("placement")
+    found = (f" (mark at x={place['left']}, y={place['top']}, scale {place['scale']:.2f}, "
+             f"confidence {place['confidence']:.2f})") if place else ""
+    console.console.print(f"wrote {written}{found}", markup=False, soft_wrap=True)
+
+
+@app.command()
+def estimate(
+    folder: Annotated[
+        Path, typer.Argument(help="Photos of one size that carry the same mark at the same place.")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The template to write (.png).")],
+) -> None:
+    """Estimate the watermark shared by the photos in FOLDER; write it as an RGBA template."""
+    from pipeline.estimate import describe, estimate_folder
+
+    try:
+        mark = estimate_folder(folder, output)
+    except InputError as problem:
+        fail(str(problem))
+    footprint = describe(mark)
+    console.console.print(
+        f"wrote {output}: footprint {footprint.pixels} px in a {footprint.width}x"
+        f"{footprint.height} box at x={footprint.left}, y={footprint.top}; mean opacity "
+        f"{footprint.mean_opacity:.2f}", markup=False, soft_wrap=True,
+    )
 
 
 EXIT_FAILED = 1

@@ -1,10 +1,10 @@
 """Batch throughput for `make bench`: images per minute through the batch runner with 1 and 2 CPU
 workers, and on a GPU, one job at a time against several jobs sharing it.
 
-The folder is >= 20 small crops of the shipped sample photos, each with a rectangular hole, so
-the numbers measure scheduling and fitting, not decoding large files. Register the sections in
-bench/run.py's SECTIONS to have `make bench` print them:
-    "throughput": batch.section_throughput, "gpu-sharing": batch.section_gpu_sharing
+The folder is 20 small crops of the shipped sample photos (`--batch-images`), each with a
+rectangular hole, so the numbers measure scheduling and fitting, not decoding large files.
+bench/run.py registers them as the `throughput` and `gpu` sections; a tiny smoke run:
+    python -m bench.run throughput --batch-images 2 --batch-steps 2
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def _table(rows: list[list[str]]) -> str:
 
 
 def section_throughput(args: argparse.Namespace) -> str:
-    count, steps = getattr(args, "batch_images", 20), getattr(args, "batch_steps", 100)
+    count, steps = args.batch_images, args.batch_steps
     rows = []
     for workers in (1, 2):
         rate, seconds = images_per_minute(count, steps, RunOptions(workers=workers, devices="cpu"))
@@ -82,7 +82,7 @@ def section_throughput(args: argparse.Namespace) -> str:
 def section_gpu_sharing(args: argparse.Namespace) -> str:
     if not torch.cuda.is_available():
         return "### Jobs sharing a GPU\n\nNo GPU on this machine; skipped."
-    count, steps = getattr(args, "batch_images", 20), getattr(args, "batch_steps", 100)
+    count, steps = args.batch_images, args.batch_steps
     rows = []
     for sharing in (1, 2, 4):
         options = RunOptions(workers=sharing, devices="cuda:0")

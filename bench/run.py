@@ -7,7 +7,6 @@ and writes them to bench/results.md. Sections can be picked: `python -m bench.ru
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import platform
 import sys
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from bench import quality
+from bench import batch, quality
 from pipeline.settings import DEFAULT, REFERENCE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +48,8 @@ def section_quality(args: argparse.Namespace) -> str:
             + [f"{margin:+.2f} dB"]
         )
         print(rows[-1], flush=True)
-    rows.append(["mean margin over biharmonic", "", "", "", f"{sum(margins) / len(margins):+.2f} dB"])
+    mean = sum(margins) / len(margins)
+    rows.append(["mean margin over biharmonic", "", "", "", f"{mean:+.2f} dB"])
     return "### Hole PSNR and wall time, full images\n\n" + table(
         ["case", *methods, "default - biharmonic"], rows
     )
@@ -81,7 +81,7 @@ def section_speed(args: argparse.Namespace) -> str:
         else "The default did not reach the reference's PSNR at the step budgets tried."
     )
     return (
-        f"### Time to the reference's quality (kate, 256 px centre crop)\n\n"
+        "### Time to the reference's quality (kate, 256 px centre crop)\n\n"
         + table(["run", "hole PSNR (dB)", "seconds", "speed-up"], rows)
         + "\n\n"
         + summary
@@ -109,15 +109,37 @@ def section_real(args: argparse.Namespace) -> str:
     )
 
 
-SECTIONS = {"quality": section_quality, "speed": section_speed, "real": section_real}
+SECTIONS = {
+    "quality": section_quality,
+    "speed": section_speed,
+    "real": section_real,
+    "throughput": batch.section_throughput,
+    "gpu": batch.section_gpu_sharing,
+}
+
+
+def default_sections() -> list[str]:
+    """Every section; `gpu` only where there is a GPU to measure."""
+    if torch.cuda.is_available():
+        return list(SECTIONS)
+    print("gpu: skipped (no CUDA device on this machine)", flush=True)
+    return [name for name in SECTIONS if name != "gpu"]
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("sections", nargs="*", default=list(SECTIONS), choices=list(SECTIONS))
+    # No `choices`: argparse then rejects an empty list, i.e. the default run of every section.
+    parser.add_argument("sections", nargs="*", metavar="SECTION",
+                        help=f"{', '.join(SECTIONS)}; default: all (gpu only with CUDA)")
     parser.add_argument("--reference-steps", type=int, default=300)
     parser.add_argument("--default-steps", type=int, nargs="+", default=[25, 50, 100, 200])
+    parser.add_argument("--batch-images", type=int, default=20, help="throughput, gpu")
+    parser.add_argument("--batch-steps", type=int, default=100, help="throughput, gpu")
     args = parser.parse_args(argv)
+    unknown = [name for name in args.sections if name not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section {unknown[0]!r} (choose from {', '.join(SECTIONS)})")
+    args.sections = args.sections or default_sections()
     if not SHARED.exists():
         print(f"{SHARED} is not here: the benchmark needs the shared ground-truth data.")
         return

@@ -47,6 +47,7 @@ class BatchJob:
     job: Job
     settings: DipSettings
     line: int  # the manifest line of the entry it came from
+    entry: int = 0  # the entry's index in `jobs:`; `template: auto` learns one mark per entry
 
 
 @dataclass(frozen=True)
@@ -344,7 +345,7 @@ def load_manifest(path: str | Path) -> Manifest:
                 check_output_path(job)
             except InputError as problem:
                 raise source.error(("output",), str(problem)) from None
-            jobs.append(BatchJob(key, job, settings, source.line(("jobs", index))))
+            jobs.append(BatchJob(key, job, settings, source.line(("jobs", index)), index))
     return Manifest(path=path, output=Path(output), jobs=tuple(jobs))
 
 

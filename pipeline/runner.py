@@ -10,13 +10,14 @@ nothing recorded that did not happen.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import re
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -25,7 +26,9 @@ from joblib import Parallel, delayed, parallel_config
 
 from pipeline import checkpoints, ledger
 from pipeline.errors import InputError
-from pipeline.manifest import BatchJob, Manifest
+from pipeline.estimate import estimate_mark, save_mark, stack_pictures
+from pipeline.imaging import load_picture
+from pipeline.manifest import AUTO_TEMPLATE, BatchJob, Manifest
 from pipeline.workers import Outcome, Task, run_task, watch_coordinator
 
 DEFAULT_CHECKPOINT_EVERY = 50
@@ -214,6 +217,72 @@ class ProgressInbox:
                 continue  # not one of ours
 
 
+def auto_template_path(state: Path, entry: int, images: Sequence[Path]) -> Path:
+    """Where the mark estimated for `template: auto` entry N lives. The name carries a hash of
+    the entry's images (paths, sizes, mtimes): add, change or remove one and the mark is
+    estimated again; leave them be and a rerun reuses it."""
+    digest = hashlib.sha256()
+    for image in sorted(map(str, images)):
+        try:
+            stat = os.stat(image)
+            facts = [stat.st_size, stat.st_mtime_ns]
+        except OSError:
+            facts = None  # its job fails on its own; the name still changes when it comes back
+        digest.update(json.dumps([image, facts]).encode())
+    return state / "templates" / f"entry{entry}-{digest.hexdigest()[:16]}.png"
+
+
+def _estimate_template(images: Sequence[Path], target: Path, where: str) -> None:
+    pictures = []
+    for image in images:
+        try:
+            pictures.append(load_picture(image))
+        except InputError:
+            continue  # that job fails by itself, with its own reason; the others need not
+    stack = stack_pictures(pictures, where)  # its errors name `where`
+    try:
+        mark = estimate_mark(stack)
+    except InputError as problem:
+        raise InputError(f"{where}: {problem}") from None
+    save_mark(mark, target)
+
+
+def _auto_templates(
+    manifest: Manifest, jobs: tuple[BatchJob, ...], estimate: bool
+) -> tuple[tuple[BatchJob, ...], dict[str, str]]:
+    """Give the jobs of `template: auto` entries their entry's estimated mark, estimated here in
+    the coordinator from all the entry's images, once, before any worker starts.
+
+    Returns the jobs, and a reason for each job whose entry's mark cannot be estimated. Without
+    `estimate` (status: read-only), only marks already on disk are used.
+    """
+    state = ledger.state_dir(manifest.output)
+    marks: dict[int, Path] = {}
+    failed: dict[str, str] = {}
+    for entry in sorted({item.entry for item in jobs if item.job.template == AUTO_TEMPLATE}):
+        members = [item for item in manifest.jobs if item.entry == entry]
+        images = [item.job.image for item in members]
+        target = auto_template_path(state, entry, images)
+        if estimate and not target.is_file():
+            where = f"template: auto (jobs[{entry}], line {members[0].line})"
+            try:
+                _estimate_template(images, target, where)
+            except InputError as problem:
+                failed.update((item.key, str(problem)) for item in jobs if item.entry == entry)
+                continue
+            for stale in target.parent.glob(f"entry{entry}-*.png"):  # from earlier images
+                if stale != target:
+                    stale.unlink(missing_ok=True)
+        if target.is_file():
+            marks[entry] = target
+    resolved = tuple(
+        dataclasses.replace(item, job=dataclasses.replace(item.job, template=marks[item.entry]))
+        if item.job.template == AUTO_TEMPLATE and item.entry in marks else item
+        for item in jobs
+    )
+    return resolved, failed
+
+
 @dataclass(frozen=True)
 class Planned:
     item: BatchJob
@@ -223,9 +292,10 @@ class Planned:
 
 def _triage(
     jobs: tuple[BatchJob, ...], book: ledger.Ledger, manifest: Manifest, options: RunOptions,
-    device: str, summary: Summary,
+    device: str, summary: Summary, no_template: dict[str, str],
 ) -> list[Planned]:
-    """Which jobs to run; the others go straight into the summary."""
+    """Which jobs to run; the others go straight into the summary. `no_template`: the jobs whose
+    `template: auto` mark could not be estimated, and why."""
     others = ledger.read_all(manifest.output, skip=book.path.name)
     mine = book.records()
     hasher = ledger.Hasher([book])
@@ -237,7 +307,11 @@ def _triage(
         if other is not None and (record is None or other[0].updated > record.updated):
             record = other[0]
         verdict = ledger.judge(item, record, hasher, running=False)
-        if verdict.input_hash is None:  # unreadable inputs fail without a worker
+        if item.key in no_template:  # recorded under its images' hash, so status shows why
+            reason = no_template[item.key]
+            book.refuse(item, verdict.input_hash or "", verdict.settings_hash, reason)
+            summary.jobs.append(_report(item, "failed", reason))
+        elif verdict.input_hash is None:  # unreadable inputs fail without a worker
             book.refuse(item, "", verdict.settings_hash, verdict.reason)
             summary.jobs.append(_report(item, "failed", verdict.reason))
         elif verdict.state == ledger.DONE:
@@ -322,7 +396,8 @@ def run_batch(manifest: Manifest, options: RunOptions, display: Display = Quiet(
     with ledger.hold_lock(manifest.output, shard), \
             ledger.Ledger(state / ledger.ledger_name(shard)) as book:
         try:
-            todo = _triage(jobs, book, manifest, options, devices[0], summary)
+            jobs, no_template = _auto_templates(manifest, jobs, estimate=True)
+            todo = _triage(jobs, book, manifest, options, devices[0], summary, no_template)
             display.begin(len(todo), summary.count("skipped"), summary.count("failed"),
                           len(devices))
             planned = {plan.item.key: plan for plan in todo}
@@ -426,6 +501,7 @@ class JobStatus:
     reason: str | None
     attempts: int
     warnings: tuple[str, ...]
+    info: dict = field(default_factory=dict)  # what the job found (a template's placement)
 
 
 def batch_status(manifest: Manifest) -> list[JobStatus]:
@@ -436,12 +512,14 @@ def batch_status(manifest: Manifest) -> list[JobStatus]:
     try:
         hasher = ledger.Hasher(readers)
         statuses = []
-        for item in manifest.jobs:
+        jobs, _ = _auto_templates(manifest, manifest.jobs, estimate=False)
+        for item in jobs:
             record, running = records.get(item.key, (None, False))
             verdict = ledger.judge(item, record, hasher, running)
             statuses.append(JobStatus(
                 item, verdict.state, verdict.reason,
                 record.attempts if record else 0, record.warnings if record else (),
+                record.info if record and verdict.state == ledger.DONE else {},
             ))
         return statuses
     finally:

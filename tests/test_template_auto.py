@@ -100,6 +100,13 @@ def test_auto_entries_are_estimated_once_and_photos_without_the_mark_fail(tmp_pa
     assert again["counts"] == {"done": 0, "skipped": len(truths), "failed": 1, "pending": 0}
     assert template.stat().st_mtime_ns == made  # the mark was reused, not estimated again
 
+    save(logo_alpha()[..., None] + (1 - logo_alpha()[..., None]) * background(8),
+         tmp_path / "stock" / "s8.png")
+    grown = json.loads(unmark("run", path, "--json", *FAST).stdout)
+    assert grown["counts"]["done"] == len(truths) + 1  # a new mark: every job of the entry redone
+    [estimated] = template.parent.glob("entry0-*.png")
+    assert estimated != template and not template.exists()
+
 
 def test_an_auto_entry_with_mixed_sizes_fails_every_job_with_the_reason(tmp_path: Path) -> None:
     marked_folder(tmp_path, count=4)
