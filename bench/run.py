@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from bench import batch, quality
+from bench import batch, quality, templates
 from pipeline.settings import DEFAULT, REFERENCE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,6 +113,7 @@ SECTIONS = {
     "quality": section_quality,
     "speed": section_speed,
     "real": section_real,
+    "templates": lambda args: templates.section(SHARED / "gt"),
     "throughput": batch.section_throughput,
     "gpu": batch.section_gpu_sharing,
 }
@@ -135,6 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--default-steps", type=int, nargs="+", default=[25, 50, 100, 200])
     parser.add_argument("--batch-images", type=int, default=20, help="throughput, gpu")
     parser.add_argument("--batch-steps", type=int, default=100, help="throughput, gpu")
+    parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     unknown = [name for name in args.sections if name not in SECTIONS]
     if unknown:
@@ -152,8 +154,8 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.sections:
         parts.append(SECTIONS[name](args))
         print(parts[-1], flush=True)
-    RESULTS.write_text("\n\n".join(parts) + "\n")
-    print(f"wrote {RESULTS}")
+    args.output.write_text("\n\n".join(parts) + "\n")
+    print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ Image.MAX_IMAGE_PIXELS = 400_000_000  # big photos are the point; refuse only ab
 JPEG_QUALITY = 95
 WRITABLE = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
 ORIENTATION_TAG = 0x0112
+LOSSY_FORMATS = {"JPEG", "MPO", "WEBP"}
 
 
 class UnmarkWarning(UserWarning):
@@ -43,6 +44,7 @@ class Picture:
     icc_profile: bytes | None = None
     exif: bytes | None = None
     source: str = ""
+    lossy: bool = False  # decoded from a lossy format (JPEG, WebP): its pixels carry noise
 
     @property
     def size(self) -> tuple[int, int]:
@@ -147,6 +149,7 @@ def load_picture(path: str | Path) -> Picture:
     if _is_16bit_colour(path, image):
         return _read_16bit_colour(path, image)
     icc_profile = image.info.get("icc_profile")
+    image_format = image.format
     image = ImageOps.exif_transpose(image) or image
     exif = image.getexif()
     if ORIENTATION_TAG in exif:
@@ -163,6 +166,7 @@ def load_picture(path: str | Path) -> Picture:
         icc_profile=icc_profile,
         exif=exif.tobytes() if len(exif) else None,
         source=str(path),
+        lossy=image_format in LOSSY_FORMATS,
     )
 
 
