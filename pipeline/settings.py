@@ -59,7 +59,7 @@ class DipSettings:
     min_steps: int = 0
     seed: int = 0
     device: str = "auto"
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (autocast; CUDA only in auto)
+    precision: str = "fp32"  # fp32 | bf16 (autocast)
     snapshot_every: int = 0
     checkpoint_every: int = 0
 
@@ -73,7 +73,7 @@ class DipSettings:
     def fingerprint(self) -> str:
         """Hash of the fields that change the output pixels."""
         data = dataclasses.asdict(self)
-        for runtime_only in ("device", "snapshot_every", "checkpoint_every", "precision"):
+        for runtime_only in ("device", "snapshot_every", "checkpoint_every"):
             data.pop(runtime_only)
         blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]

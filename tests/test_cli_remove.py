@@ -50,6 +50,7 @@ def test_bad_inputs_give_one_line_and_exit_2(tmp_path, photo_and_mask):
         ("remove", photo, "--mask", mask, "--preset", "best"): "unknown preset 'best'",
         ("remove", photo, "--mask", mask, "-o", photo): "refusing to overwrite the input",
         ("remove", photo, "--mask", mask, "-o", tmp_path / "x.gif"): "cannot write '.gif'",
+        ("remove", photo, "--mask", mask, "--device", "gpu"): "unknown device 'gpu'",
     }
     runner = CliRunner()
     for args, message in cases.items():
