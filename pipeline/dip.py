@@ -211,4 +211,4 @@ def fit(
 
 
 def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
-    return tensor[0].float().cpu().numpy().astype(np.float32)
+    return tensor[0].float().cpu().numpy()

@@ -51,7 +51,7 @@ def footprint(images: np.ndarray) -> np.ndarray:
 
 def opacity_and_colour(images: np.ndarray, where: np.ndarray) -> Mark:
     """Per pixel of `where`, fit J - I = aW - aI across the folder (I: each photo inpainted)."""
-    count, channels = images.shape[:2]
+    channels = images.shape[1]
     under = np.stack([classic_fill(image, where) for image in images])  # (N, C, H, W)
     observed = images[:, :, where]  # (N, C, P)
     photo = under[:, :, where]

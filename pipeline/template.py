@@ -18,7 +18,7 @@ from scipy import ndimage
 
 from pipeline import dip
 from pipeline.errors import InputError, NoMarkFound
-from pipeline.imaging import Picture, load_picture
+from pipeline.imaging import Picture, load_picture, save_picture
 from pipeline.restore import Evidence, Observers, check_hole, composite, fill
 from pipeline.settings import DipSettings
 
@@ -272,8 +272,6 @@ def run_template_job(job, settings: DipSettings, observers: Observers = Observer
     Returns (output path, {"placement": ...}) for the ledger. Raises NoMarkFound, writing
     nothing, when the mark is not there: an image without the mark is never touched.
     """
-    from pipeline.imaging import save_picture
-
     picture = load_picture(job.image)
     mark = load_mark(job.template, channels=picture.pixels.shape[2])
     image = picture.as_float()

@@ -36,6 +36,12 @@ def tiny_settings():
     )
 
 
+def hole_psnr(result: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> float:
+    """PSNR (dB) over the hole, 8-bit scale."""
+    error = result[hole].astype(np.float64) - truth[hole].astype(np.float64)
+    return 10 * np.log10(255**2 / (error**2).mean())
+
+
 def sample_photo(name: str = "coffee", size: tuple[int, int] = (64, 48)) -> Image.Image:
     """A real photo (the clean truth), shrunk to `size` (width, height)."""
     image = Image.open(SAMPLES / "clean" / f"{name}.png").convert("RGB")

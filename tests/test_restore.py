@@ -6,17 +6,12 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import SAMPLES, sample_photo
+from conftest import SAMPLES, hole_psnr, sample_photo
 from PIL import Image
 
 from pipeline.errors import InputError
 from pipeline.imaging import UnmarkWarning, load_mask, load_picture
 from pipeline.restore import classic_fill, restore
-
-
-def hole_psnr(result: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> float:
-    error = result[hole].astype(np.float64) - truth[hole].astype(np.float64)
-    return 10 * np.log10(255**2 / (error**2).mean())
 
 
 def test_fill_keeps_size_and_every_pixel_outside_the_mask(photo_and_mask, tiny_settings):

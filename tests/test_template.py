@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import SAMPLES
+from conftest import SAMPLES, hole_psnr
 from PIL import Image
 
 from pipeline.errors import NoMarkFound
@@ -15,11 +15,6 @@ from pipeline.imaging import load_picture
 from pipeline.restore import restore
 from pipeline.single import Job, run_job
 from pipeline.template import Mark, Placement, load_mark, locate, place, remove_with_mark
-
-
-def hole_psnr(result: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> float:
-    error = result[hole].astype(np.float64) - truth[hole].astype(np.float64)
-    return 10 * np.log10(255**2 / (error**2).mean())
 
 
 def window(picture, top: int, left: int, height: int, width: int):
