@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
+import torch
 from conftest import box_mask, sample_photo
 from PIL import Image
 from typer.testing import CliRunner
@@ -73,3 +75,11 @@ def test_inverted_looking_mask_warns_with_the_flag_name(tmp_path, photo_and_mask
     run = unmark("remove", photo, "--mask", tmp_path / "inv.png", "--steps", "1", "--invert-mask",
                  "-o", tmp_path / "o.png", "--preset", "fast")
     assert run.returncode == 0 and "warning" not in run.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_asking_for_a_missing_gpu_is_one_line_and_exit_2(photo_and_mask):
+    photo, mask = photo_and_mask
+    run = CliRunner().invoke(app, ["remove", str(photo), "--mask", str(mask), "--device", "cuda:0"])
+    assert run.exit_code == 2
+    assert "device 'cuda:0': CUDA is not available on this machine" in run.stderr
