@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:  # `python cli.py` from a checkout, without installing
     sys.path.insert(0, str(ROOT))
 
-from pipeline import console  # noqa: E402
 from pipeline.errors import InputError  # noqa: E402
+from pipeline.ui import console  # noqa: E402
 
 app = typer.Typer(
     add_completion=False,
@@ -58,36 +58,29 @@ def remove(
     snapshot_every: Annotated[int, typer.Option(min=1, help="Steps between snapshots.")] = 50,
 ) -> None:
     """Remove what MASK (or TEMPLATE) marks from IMAGE."""
+    from pipeline.core.restore import Observers
+    from pipeline.io.snapshots import SnapshotFolder
+    from pipeline.job import Job, run_job
+    from pipeline.settings import RunOptions
     from pipeline.settings import preset as named_preset
-    from pipeline.single import Job, run_job
-    from pipeline.snapshots import SnapshotFolder
 
     try:
         if (mask is None) == (template is None):
             raise InputError(f"{image}: give exactly one of --mask or --template")
-        settings = named_preset(preset).with_overrides(
-            steps=steps,
-            seed=seed,
-            device=device,
-            snapshot_every=snapshot_every if snapshots else 0,
-        )
+        settings = named_preset(preset).with_overrides(steps=steps, seed=seed)
+        runtime = RunOptions(device=device, snapshot_every=snapshot_every if snapshots else 0)
         output = output or image.with_name(f"{image.stem}.clean{image.suffix}")
         job = Job(image=image, output=output, mask=mask, template=template, invert_mask=invert_mask)
         with console.warnings_to_console(), console.StepProgress(image.name) as progress:
-            from pipeline.restore import Observers
-
             observers = Observers(
                 progress=progress.update,
                 snapshot=SnapshotFolder(snapshots, output).write if snapshots else None,
             )
-            result = run_job(job, settings, observers)
+            result = run_job(job, settings, runtime, observers)
     except InputError as problem:
         fail(str(problem))
-    written, info = result if isinstance(result, tuple) else (result, {})  # templates add facts
-    place = info.get("placement")
-    found = (f" (mark at x={place['left']}, y={place['top']}, scale {place['scale']:.2f}, "
-             f"confidence {place['confidence']:.2f})") if place else ""
-    console.console.print(f"wrote {written}{found}", markup=False, soft_wrap=True)
+    found = f" ({result.placement.describe()})" if result.placement else ""
+    console.console.print(f"wrote {result.output}{found}", markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -98,7 +91,8 @@ def estimate(
     output: Annotated[Path, typer.Option("--output", "-o", help="The template to write (.png).")],
 ) -> None:
     """Estimate the watermark shared by the photos in FOLDER; write it as an RGBA template."""
-    from pipeline.estimate import describe, estimate_folder
+    from pipeline.core.estimate import describe
+    from pipeline.io.marks import estimate_folder
 
     try:
         mark = estimate_folder(folder, output)
@@ -148,13 +142,14 @@ def run(
     as_json: JsonOption = False,
 ) -> None:
     """Clean every image the MANIFEST lists; a rerun resumes where the last one stopped."""
-    from pipeline import dashboard
-    from pipeline.manifest import load_manifest
-    from pipeline.runner import Aborted, Interrupted, RunOptions, Shard, run_batch
+    from pipeline.batch.coordinator import Aborted, BatchOptions, Interrupted, run_batch
+    from pipeline.batch.manifest import load_manifest
+    from pipeline.batch.plan import Shard
+    from pipeline.ui import board
 
     try:
         batch = load_manifest(manifest)
-        options = RunOptions(
+        options = BatchOptions(
             workers=workers,
             devices=devices,
             backend=backend,
@@ -164,48 +159,48 @@ def run(
             checkpoint_every=checkpoint_every,
             threads=threads,
         )
-        with console.warnings_to_console(), dashboard.BatchDisplay() as display:
+        with console.warnings_to_console(), board.BatchDisplay() as display:
             summary = run_batch(batch, options, display)
     except InputError as problem:
         fail(str(problem))
     except Interrupted as stop:
-        dashboard.print_summary(stop.summary, as_json)
-        dashboard.print_interrupted(stop.summary, str(manifest))
+        board.print_summary(stop.summary, as_json)
+        board.print_interrupted(stop.summary, str(manifest))
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except Aborted as stop:
-        dashboard.print_summary(stop.summary, as_json)
+        board.print_summary(stop.summary, as_json)
         console.error(str(stop))
         raise typer.Exit(EXIT_FAILED) from None
-    dashboard.print_summary(summary, as_json)
+    board.print_summary(summary, as_json)
     raise typer.Exit(0 if summary.ok else EXIT_FAILED)
 
 
 @app.command()
 def status(manifest: ManifestArg, as_json: JsonOption = False) -> None:
     """Show each job of MANIFEST: done, failed (and why), pending or running."""
-    from pipeline import dashboard
-    from pipeline.manifest import load_manifest
-    from pipeline.runner import batch_status
+    from pipeline.batch.coordinator import batch_status
+    from pipeline.batch.manifest import load_manifest
+    from pipeline.ui import board
 
     try:
         batch = load_manifest(manifest)
         statuses = batch_status(batch)
     except InputError as problem:
         fail(str(problem))
-    dashboard.print_status(batch, statuses, as_json)
+    board.print_status(batch, statuses, as_json)
 
 
 @app.command()
 def validate(manifest: ManifestArg) -> None:
     """Check MANIFEST, and that every input exists and decodes, without optimising anything."""
-    from pipeline import dashboard
-    from pipeline.manifest import check_inputs, load_manifest
+    from pipeline.batch.manifest import check_inputs, load_manifest
+    from pipeline.ui import board
 
     try:
         checks = check_inputs(load_manifest(manifest))
     except InputError as problem:
         fail(str(problem))
-    dashboard.print_checks(checks)
+    board.print_checks(checks)
     raise typer.Exit(EXIT_FAILED if any(check.problem for check in checks) else 0)
 
 
@@ -224,7 +219,7 @@ def scaffold(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing manifest.")] = False,
 ) -> None:
     """Write a manifest for the photos in IMAGES, pairing each with its mask."""
-    from pipeline import scaffold as scaffolding
+    from pipeline.batch import scaffold as scaffolding
 
     try:
         result = scaffolding.scaffold(images, output, masks, mask, template, preset)

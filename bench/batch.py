@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pipeline.manifest import load_manifest
-from pipeline.runner import RunOptions, run_batch
+from pipeline.batch.coordinator import BatchOptions, run_batch
+from pipeline.batch.manifest import load_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples" / "photos"
@@ -51,7 +51,7 @@ def make_folder(root: Path, count: int, steps: int) -> Path:
     return manifest
 
 
-def images_per_minute(count: int, steps: int, options: RunOptions) -> tuple[float, float]:
+def images_per_minute(count: int, steps: int, options: BatchOptions) -> tuple[float, float]:
     """(images per minute, seconds) for a fresh folder, so no job is skipped."""
     with tempfile.TemporaryDirectory() as folder:
         summary = run_batch(load_manifest(make_folder(Path(folder), count, steps)), options)
@@ -70,7 +70,8 @@ def section_throughput(args: argparse.Namespace) -> str:
     count, steps = args.batch_images, args.batch_steps
     rows = []
     for workers in (1, 2):
-        rate, seconds = images_per_minute(count, steps, RunOptions(workers=workers, devices="cpu"))
+        options = BatchOptions(workers=workers, devices="cpu")
+        rate, seconds = images_per_minute(count, steps, options)
         rows.append([f"CPU, {workers} worker(s)", str(count), f"{seconds:.1f}", f"{rate:.1f}"])
         print(rows[-1], flush=True)
     return (
@@ -85,7 +86,7 @@ def section_gpu_sharing(args: argparse.Namespace) -> str:
     count, steps = args.batch_images, args.batch_steps
     rows = []
     for sharing in (1, 2, 4):
-        options = RunOptions(workers=sharing, devices="cuda:0")
+        options = BatchOptions(workers=sharing, devices="cuda:0")
         rate, seconds = images_per_minute(count, steps, options)
         rows.append([f"cuda:0, {sharing} job(s) at a time", str(count), f"{seconds:.1f}",
                      f"{rate:.1f}"])

@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 from skimage.restoration import inpaint_biharmonic
 
-from pipeline.imaging import Picture, load_mask, load_picture
-from pipeline.restore import restore
+from pipeline.core.restore import restore
+from pipeline.io.imaging import Picture, load_mask, load_picture
 from pipeline.settings import DipSettings
 
 

@@ -98,8 +98,8 @@ def section_speed(args: argparse.Namespace) -> str:
 
 def section_real(args: argparse.Namespace) -> str:
     """The real 1080x718 photo at full resolution with the default preset."""
-    from pipeline.imaging import load_mask, load_picture
-    from pipeline.restore import restore
+    from pipeline.core.restore import restore
+    from pipeline.io.imaging import load_mask, load_picture
 
     photo = load_picture(SHARED / "real" / "watermarked" / "watermarked0.png")
     hole = load_mask(SHARED / "real" / "masks" / "mask0.png", photo.size)

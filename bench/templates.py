@@ -11,18 +11,12 @@ import numpy as np
 from PIL import Image
 
 from bench.quality import hole_psnr
-from pipeline.imaging import Picture, load_mask, load_picture
-from pipeline.restore import quantize, restore
+from pipeline.core.blend import Mark, closed_form, remove_with_mark
+from pipeline.core.placement import MIN_CONFIDENCE, locate, place
+from pipeline.core.restore import quantize, restore
+from pipeline.io.imaging import Picture, load_mask, load_picture
+from pipeline.io.marks import load_mark
 from pipeline.settings import DEFAULT, DipSettings
-from pipeline.template import (
-    MIN_CONFIDENCE,
-    Mark,
-    closed_form,
-    load_mark,
-    locate,
-    place,
-    remove_with_mark,
-)
 
 
 def as_jpeg(picture: Picture, folder: Path, quality: int = 90) -> Picture:

@@ -30,8 +30,8 @@ class NetworkShape:
 class DipSettings:
     """Everything that decides what one DIP fit computes.
 
-    Fields that change the result are hashed (`fingerprint`) so the batch ledger can tell when a
-    finished job must be redone; `device` and `snapshot_every` only change where and how it runs.
+    Every field changes the result, so all are hashed (`fingerprint`): the batch ledger can tell
+    when a finished job must be redone. Where and how a fit runs lives apart, in RunOptions.
     """
 
     preset: str = "default"
@@ -58,10 +58,7 @@ class DipSettings:
     check_every: int = 25
     min_steps: int = 0
     seed: int = 0
-    device: str = "auto"
-    precision: str = "fp32"  # fp32 | bf16 (autocast)
-    snapshot_every: int = 0
-    checkpoint_every: int = 0
+    precision: str = "fp32"  # fp32 | bf16 (autocast): it changes the pixels, so it is hashed
 
     def with_overrides(self, **overrides: object) -> DipSettings:
         known = {f.name for f in dataclasses.fields(self)}
@@ -71,12 +68,20 @@ class DipSettings:
         return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
     def fingerprint(self) -> str:
-        """Hash of the fields that change the output pixels."""
+        """Hash of the fields that change the output pixels. Ledgers store it: the JSON must stay
+        what it has always been (sorted asdict) for their records to stay current."""
         data = dataclasses.asdict(self)
-        for runtime_only in ("device", "snapshot_every", "checkpoint_every"):
-            data.pop(runtime_only)
         blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Where and how one fit runs; none of it changes the pixels, so none of it is hashed."""
+
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    snapshot_every: int = 0  # steps between intermediate results (0: none)
+    checkpoint_every: int = 0  # steps between checkpoints (0: none)
 
 
 REFERENCE = DipSettings(preset="reference")

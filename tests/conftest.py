@@ -32,7 +32,6 @@ def tiny_settings():
         ),
         steps=40,
         context=8,
-        device="cpu",
     )
 
 

@@ -17,8 +17,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import cli
-from pipeline import ledger
-from pipeline.checkpoints import CheckpointFolder
+from pipeline.batch import ledger
+from pipeline.batch.locks import STATE_DIR
+from pipeline.io.checkpoints import CheckpointFolder
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--threads", "1", "--devices", "cpu"]
@@ -145,7 +146,7 @@ def test_kill_9_then_run_again_finishes_every_job_once(tmp_path: Path) -> None:
     for index in range(3):
         with Image.open(output / f"p{index}.png") as picture:
             picture.load()  # decodes to the last byte
-    assert [p.name for p in output.glob(".*")] == [ledger.STATE_DIR]  # no partial files
+    assert [p.name for p in output.glob(".*")] == [STATE_DIR]  # no partial files
     assert not list(checkpoints.iterdir())
 
 
@@ -230,7 +231,8 @@ def test_scaffold_with_one_shared_file(tmp_path: Path, flag: str) -> None:
 
 
 def test_the_demo_manifest_is_valid() -> None:
-    from pipeline.manifest import ManifestError, check_inputs, load_manifest
+    from pipeline.batch.manifest import check_inputs, load_manifest
+    from pipeline.batch.schema import ManifestError
 
     try:
         demo = load_manifest(ROOT / "manifests/demo.yaml")

@@ -12,7 +12,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import cli
-from pipeline.template import load_mark
+from pipeline.io.marks import load_mark
 
 
 def unmark(*args: object):

@@ -1,0 +1,1 @@
+"""manifest -> plan -> coordinator -> workers; the ledger and its locks."""

@@ -1,0 +1,261 @@
+"""What is done, on disk: a SQLite ledger in the output folder, so a batch can resume.
+
+A job is keyed by its output path inside the output folder. Its record is current while the hash
+of the job's inputs and the fingerprint of its settings match the stored ones: a changed photo,
+mask or setting makes the job pending again. Only the coordinating process writes; `status`
+reads the same file, read-only, while a run holds the lock.
+
+Hashing the inputs lives in hashing.py, the redo policy in plan.py, the locks in locks.py.
+
+A sharded run (`--shard 2/4`, one per cluster array task) keeps its own ledger and lock beside the
+others, so shards on different machines never write one SQLite file; readers merge them all.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.batch.locks import held, ledger_name, lock_name, state_dir
+from pipeline.batch.manifest import BatchJob
+from pipeline.batch.states import JobState
+from pipeline.errors import InputError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    key TEXT PRIMARY KEY,
+    image TEXT NOT NULL,
+    output TEXT NOT NULL,
+    input_hash TEXT NOT NULL,
+    settings_hash TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done', 'failed')),
+    reason TEXT,
+    warnings TEXT NOT NULL DEFAULT '[]',
+    info TEXT NOT NULL DEFAULT '{}',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    started REAL,
+    finished REAL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    state TEXT NOT NULL,
+    at REAL NOT NULL,
+    detail TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS hashes (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Record:
+    key: str
+    image: str
+    output: str
+    input_hash: str
+    settings_hash: str
+    state: JobState
+    reason: str | None
+    warnings: tuple[str, ...]
+    info: dict
+    attempts: int
+    started: float | None
+    finished: float | None
+    updated: float
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Record:
+        values = dict(row)
+        values["warnings"] = tuple(json.loads(values["warnings"]))
+        values["info"] = json.loads(values["info"])
+        values["state"] = JobState(values["state"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Event:
+    key: str
+    state: JobState
+    at: float
+    detail: dict
+
+
+class Ledger:
+    """One ledger file. Safe to share between the coordinator's threads (one lock, one
+    connection); every change is one transaction, durable before the call returns."""
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        self.path = path
+        self.readonly = readonly
+        self._lock = threading.RLock()
+        try:
+            self._db = self._connect()
+        except sqlite3.DatabaseError as problem:
+            raise InputError(
+                f"{path}: cannot open the ledger ({problem}); move it away to start the batch "
+                "from scratch"
+            ) from None
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.readonly:
+            db = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
+            )
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            # WAL lets `status` read while the run writes; a sharded ledger may sit on a network
+            # file system, where WAL's shared memory does not work.
+            journal = "DELETE" if self.path.name != ledger_name(None) else "WAL"
+            db.execute(f"PRAGMA journal_mode={journal}")
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(SCHEMA)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA busy_timeout=10000")
+        return db
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _event(self, db: sqlite3.Connection, key: str, state: str, detail: dict) -> None:
+        db.execute(
+            "INSERT INTO events (key, state, at, detail) VALUES (?, ?, ?, ?)",
+            (key, state, time.time(), json.dumps(detail)),
+        )
+
+    def records(self) -> dict[str, Record]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM jobs").fetchall()
+        return {row["key"]: Record.from_row(row) for row in rows}
+
+    def events(self, key: str | None = None) -> list[Event]:
+        query, args = "SELECT key, state, at, detail FROM events", ()
+        if key is not None:
+            query, args = query + " WHERE key = ?", (key,)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY id", args).fetchall()
+        return [Event(r["key"], JobState(r["state"]), r["at"], json.loads(r["detail"]))
+                for r in rows]
+
+    def _upsert(
+        self, item: BatchJob, input_hash: str, settings_hash: str, state: JobState,
+        reason: str | None, attempt: int, started: float | None,
+    ) -> None:
+        now = time.time()
+        with self._write() as db:
+            db.execute(
+                """INSERT INTO jobs (key, image, output, input_hash, settings_hash, state, reason,
+                                     attempts, started, finished, updated)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)
+                   ON CONFLICT (key) DO UPDATE SET
+                     image = excluded.image, output = excluded.output,
+                     input_hash = excluded.input_hash, settings_hash = excluded.settings_hash,
+                     state = excluded.state, reason = excluded.reason, warnings = '[]',
+                     info = '{}', attempts = jobs.attempts + excluded.attempts,
+                     started = excluded.started, finished = NULL, updated = excluded.updated""",
+                (item.key, str(item.job.image), str(item.job.output), input_hash, settings_hash,
+                 state, reason, attempt, started, now),
+            )
+            self._event(db, item.key, state, {"reason": reason} if reason else {})
+
+    def start(self, item: BatchJob, input_hash: str, settings_hash: str) -> None:
+        """The job was handed to a worker: one more attempt."""
+        self._upsert(item, input_hash, settings_hash, JobState.RUNNING, None, 1, time.time())
+
+    def refuse(self, item: BatchJob, input_hash: str, settings_hash: str, reason: str) -> None:
+        """The job failed before it could start (its inputs cannot be read)."""
+        self._upsert(item, input_hash, settings_hash, JobState.FAILED, reason, 0, None)
+
+    def finish(
+        self, key: str, state: JobState, reason: str | None = None,
+        warnings: Iterable[str] = (), info: dict | None = None, detail: dict | None = None,
+    ) -> None:
+        now = time.time()
+        with self._write() as db:
+            db.execute(
+                """UPDATE jobs SET state = ?, reason = ?, warnings = ?, info = ?, finished = ?,
+                   updated = ? WHERE key = ?""",
+                (state, reason, json.dumps(list(warnings)), json.dumps(info or {}), now, now, key),
+            )
+            self._event(db, key, state, {"reason": reason, **(detail or {})})
+
+    def interrupt(self, reason: str) -> list[str]:
+        """Every job still marked running goes back to pending (it resumes next run)."""
+        with self._write() as db:
+            running = db.execute("SELECT key FROM jobs WHERE state = ?", (JobState.RUNNING,))
+            keys = [r[0] for r in running]
+            db.execute(
+                "UPDATE jobs SET state = ?, reason = ?, updated = ? WHERE state = ?",
+                (JobState.PENDING, reason, time.time(), JobState.RUNNING),
+            )
+            for key in keys:
+                self._event(db, key, JobState.PENDING, {"reason": reason})
+        return keys
+
+    def known_hash(self, path: str, size: int, mtime_ns: int) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT sha256 FROM hashes WHERE path = ? AND size = ? AND mtime_ns = ?",
+                (path, size, mtime_ns),
+            ).fetchone()
+        return row[0] if row else None
+
+    def remember_hash(self, path: str, size: int, mtime_ns: int, sha256: str) -> None:
+        if self.readonly:
+            return
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?)", (path, size, mtime_ns, sha256)
+            )
+
+
+def read_all(output: Path, skip: str | None = None) -> dict[str, tuple[Record, bool]]:
+    """Every ledger in the output folder, merged, read-only: key -> (latest record, whether a
+    live run holds that record's ledger)."""
+    merged: dict[str, tuple[Record, bool]] = {}
+    folder = state_dir(output)
+    for path in sorted(folder.glob("ledger*.sqlite")):
+        if path.name == skip:
+            continue
+        running = held(folder / lock_name(path.name))
+        try:
+            with Ledger(path, readonly=True) as ledger:
+                records = ledger.records()
+        except sqlite3.Error as problem:
+            raise InputError(f"{path}: cannot read the ledger ({problem})") from None
+        for key, record in records.items():
+            if key not in merged or merged[key][0].updated < record.updated:
+                merged[key] = (record, running)
+    return merged
+
+

@@ -1,0 +1,198 @@
+"""The batch manifest: a YAML file -> a checked schema -> the list of jobs it stands for.
+
+Paths in a manifest are relative to the manifest's folder. Every error names the manifest, the
+line and the field, so a typo in entry 40 of a long manifest is found at once. Outputs keep their
+input's name under `output`, below the entry's glob root (the folder before the first wildcard),
+so `catalogue/**/*.jpg` keeps its subfolders and two `a.jpg` in different folders never collide.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.batch.schema import (
+    AUTO_TEMPLATE,
+    Entry,
+    Source,
+    check_entry,
+    parse,
+    settings_for,
+)
+from pipeline.core.restore import check_hole
+from pipeline.errors import InputError
+from pipeline.io.imaging import IMAGE_SUFFIXES, UnmarkWarning, load_picture, warn
+from pipeline.job import Job, check_output_path, load_job
+from pipeline.settings import DipSettings, RunOptions
+
+GLOB_MAGIC = re.compile(r"[*?[]")
+# An output keeps its input's name, so only formats we can write (IMAGE_SUFFIXES) are images.
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    key: str  # the output's path inside the output folder: unique, and the ledger's key
+    job: Job
+    settings: DipSettings
+    line: int  # the manifest line of the entry it came from
+    entry: int = 0  # the entry's index in `jobs:`; `template: auto` learns one mark per entry
+    runtime: RunOptions = RunOptions()  # the manifest's checkpoint_every, if it gives one
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+    output: Path
+    jobs: tuple[BatchJob, ...]
+
+
+def _glob_root(folder: str, pattern: str) -> str:
+    """The folder before the first wildcard: outputs keep the path below it."""
+    fixed = []
+    for part in Path(pattern).parts[:-1]:
+        if GLOB_MAGIC.search(part):
+            break
+        fixed.append(part)
+    return os.path.normpath(os.path.join(folder, *fixed))
+
+
+def _inside(path: str, folder: str) -> bool:
+    return os.path.commonpath([path, folder]) == folder
+
+
+def _candidates(folder: str, entry: Entry, output: str) -> tuple[str, list[str]]:
+    """(glob root, image paths) of one entry, before masks are taken out."""
+    if entry.image is not None:
+        image = os.path.normpath(os.path.join(folder, entry.image))
+        return os.path.dirname(image), [image]
+    root = _glob_root(folder, entry.images)
+    pattern = os.path.normpath(os.path.join(glob.escape(folder), entry.images))
+    # Earlier results can only be matched when the output folder lies below the glob's folder.
+    skip_output = output != root and _inside(output, root)
+    found = []
+    for path in sorted(glob.glob(pattern, recursive=True)):
+        below = os.path.relpath(path, root)
+        if (
+            os.path.isfile(path)
+            and Path(path).suffix.lower() in IMAGE_SUFFIXES
+            and not any(part.startswith(".") for part in Path(below).parts)
+            and not (skip_output and _inside(path, output))
+        ):
+            found.append(path)
+    return root, found
+
+
+def _mask_for(folder: str, entry: Entry, image: str, root: str) -> str:
+    subdir = os.path.relpath(os.path.dirname(image), root)
+    name = entry.mask.format(
+        stem=Path(image).stem, name=Path(image).name, subdir="" if subdir == "." else subdir
+    )
+    return os.path.normpath(os.path.join(folder, name))
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Read and check a manifest; raises ManifestError (path:line: field: problem)."""
+    path = Path(path)
+    source = Source(path)
+    schema = parse(source)
+    folder = str(path.resolve().parent)
+    output = os.path.normpath(os.path.join(folder, schema.output))
+    for index, entry in enumerate(schema.jobs):
+        check_entry(source, entry, index)
+
+    found: list[tuple[int, str, list[tuple[str, str]]]] = []  # entry, root, (image, mask)
+    support: set[str] = set()  # masks and templates are never images of another entry
+    for index, entry in enumerate(schema.jobs):
+        root, images = _candidates(folder, entry, output)
+        pairs = []
+        for image in images:
+            if entry.mask is not None:
+                side = _mask_for(folder, entry, image, root)
+            elif entry.template == str(AUTO_TEMPLATE):
+                side = entry.template
+            else:
+                side = os.path.normpath(os.path.join(folder, entry.template))
+            pairs.append((image, side))
+            support.add(side)
+        found.append((index, root, pairs))
+
+    jobs: list[BatchJob] = []
+    writers: dict[str, int] = {}
+    for index, root, pairs in found:
+        entry = schema.jobs[index]
+        where = ("jobs", index, "image" if entry.image is not None else "images")
+        if entry.images is not None:
+            pairs = [(image, side) for image, side in pairs if image not in support]
+            if not pairs:
+                raise source.error(where, f"matches no images ({os.path.join(folder, entry.images)}"
+                                   "; hidden files, masks and the output folder are skipped)")
+        elif Path(entry.image).suffix.lower() not in IMAGE_SUFFIXES:
+            raise source.error(where, f"cannot write '{Path(entry.image).suffix}' files "
+                               f"(use one of {', '.join(sorted(IMAGE_SUFFIXES))})")
+        settings, runtime = settings_for(source, schema, index)
+        for image, side in pairs:
+            key = Path(os.path.relpath(image, root)).as_posix()
+            if key.startswith("../"):
+                raise source.error(where, f"{image} is outside the glob's folder {root}")
+            target = Path(output) / key
+            if key in writers:
+                other = writers[key]
+                raise source.error(where, f"{Path(image).name} would be written to {target}, "
+                                   f"which jobs[{other}] (line {source.line(('jobs', other))}) "
+                                   "also writes")
+            writers[key] = index
+            template = None
+            if entry.template is not None:
+                template = AUTO_TEMPLATE if side == str(AUTO_TEMPLATE) else Path(side)
+            job = Job(
+                image=Path(image),
+                output=target,
+                mask=Path(side) if entry.mask is not None else None,
+                template=template,
+                invert_mask=entry.invert_mask,
+            )
+            try:
+                check_output_path(job)
+            except InputError as problem:
+                raise source.error(("output",), str(problem)) from None
+            jobs.append(BatchJob(key, job, settings, source.line(("jobs", index)), index, runtime))
+    return Manifest(path=path, output=Path(output), jobs=tuple(jobs))
+
+
+@dataclass(frozen=True)
+class InputCheck:
+    item: BatchJob
+    problem: str | None
+    warnings: tuple[str, ...]
+
+
+def _check_inputs(job: Job) -> None:
+    if job.template is None:
+        picture, hole = load_job(job)
+        check_hole(hole, str(job.mask))
+        if not hole.any():
+            warn(f"{job.mask}: the mask is empty; the image would be copied unchanged")
+        return
+    load_picture(job.image)
+    if job.template != AUTO_TEMPLATE:
+        load_picture(job.template)
+
+
+def check_inputs(manifest: Manifest) -> list[InputCheck]:
+    """Decode every job's inputs the way a run would, without optimising anything."""
+    checks = []
+    for item in manifest.jobs:
+        problem = None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UnmarkWarning)
+            try:
+                _check_inputs(item.job)
+            except InputError as error:
+                problem = str(error)
+        notes = tuple(str(w.message) for w in caught if issubclass(w.category, UnmarkWarning))
+        checks.append(InputCheck(item, problem, notes))
+    return checks

@@ -1,0 +1,84 @@
+"""What a batch tells its caller: a report per job, the run's summary, each job's status, and
+the Display protocol a live board implements."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pipeline.batch.manifest import BatchJob
+from pipeline.batch.states import JobState
+
+
+@dataclass(frozen=True)
+class JobReport:
+    key: str
+    image: str
+    output: str
+    state: JobState  # done | failed | skipped (done before) | pending (interrupted)
+    reason: str | None = None
+    warnings: tuple[str, ...] = ()
+    seconds: float = 0.0
+    resumed_from: int = 0
+    device: str = ""
+    earlier: bool = False  # the state is from an earlier run (not retried or redone now)
+
+
+@dataclass
+class Summary:
+    manifest: str
+    output: str
+    jobs: list[JobReport] = field(default_factory=list)
+    seconds: float = 0.0
+    workers: int = 0
+
+    def count(self, state: JobState) -> int:
+        return sum(report.state == state for report in self.jobs)
+
+    @property
+    def ok(self) -> bool:
+        return all(report.state in (JobState.DONE, JobState.SKIPPED) for report in self.jobs)
+
+    def as_dict(self) -> dict:
+        states = (JobState.DONE, JobState.SKIPPED, JobState.FAILED, JobState.PENDING)
+        return {
+            "manifest": self.manifest,
+            "output": self.output,
+            "seconds": round(self.seconds, 3),
+            "workers": self.workers,
+            "counts": {state.value: self.count(state) for state in states},
+            "jobs": [dataclasses.asdict(report) for report in self.jobs],
+        }
+
+
+class Display(Protocol):
+    def begin(self, todo: int, skipped: int, failed_before: int, workers: int) -> None: ...
+    def started(self, worker: int, key: str, device: str) -> None: ...
+    def step(self, worker: int, key: str, step: int, total: int, loss: float) -> None: ...
+    def finished(self, report: JobReport) -> None: ...
+
+
+class Quiet:
+    """A Display that shows nothing (library use, tests)."""
+
+    def begin(self, todo: int, skipped: int, failed_before: int, workers: int) -> None: ...
+    def started(self, worker: int, key: str, device: str) -> None: ...
+    def step(self, worker: int, key: str, step: int, total: int, loss: float) -> None: ...
+    def finished(self, report: JobReport) -> None: ...
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    item: BatchJob
+    state: JobState  # done | failed | pending | running
+    reason: str | None
+    attempts: int
+    warnings: tuple[str, ...]
+    info: dict = field(default_factory=dict)  # what the job found (a template's placement)
+
+
+def report(
+    item: BatchJob, state: JobState, reason: str | None = None, **extra: object
+) -> JobReport:
+    return JobReport(item.key, str(item.job.image), str(item.job.output), state, reason, **extra)

@@ -1,0 +1,143 @@
+"""What runs inside a worker: one job on this worker's device, its warnings, its progress.
+
+Workers never touch the ledger. They return an Outcome to the coordinator, and send progress as
+small UDP datagrams to the coordinator's port: fire and forget, so a slow or vanished coordinator
+never blocks a fit.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import IO
+
+import torch
+
+from pipeline.batch.progress import Reporter
+from pipeline.core.restore import Observers
+from pipeline.errors import InputError
+from pipeline.io.checkpoints import CheckpointFolder
+from pipeline.io.imaging import UnmarkWarning
+from pipeline.job import Job, run_job
+from pipeline.settings import DipSettings, RunOptions
+
+ORPHAN_CHECK_SECONDS = 0.5
+EXIT_ORPHANED = 3
+
+
+@dataclass(frozen=True)
+class Task:
+    """Everything a worker needs for one job; pickled to the worker."""
+
+    key: str
+    job: Job
+    settings: DipSettings
+    runtime: RunOptions  # its device is set by the worker
+    checkpoints: Path
+    devices: tuple[str, ...]  # a worker process takes one of these and keeps it
+    claims: Path  # lock files that share `devices` out among worker processes
+    threads: int | None = None  # torch CPU threads; None leaves the worker's own setting
+    progress_port: int | None = None  # 127.0.0.1 UDP port of the coordinator
+
+
+@dataclass(frozen=True)
+class Outcome:
+    key: str
+    error: str | None  # None: the output is written
+    warnings: tuple[str, ...] = ()
+    info: dict = field(default_factory=dict)  # JobResult.facts(): what the job found
+    seconds: float = 0.0
+    resumed_from: int = 0  # optimiser steps restored from checkpoints (0: started fresh)
+    first_step: int | None = None  # the first step this attempt reported
+    device: str = ""
+    worker: int = 0  # pid
+    trace: str | None = None  # the traceback of an unexpected error (a bug, a device fault)
+
+
+def watch_coordinator(coordinator: int) -> None:
+    """Loky worker initializer. A worker whose coordinator was killed (kill -9) has nobody to
+    return results to, and loky would keep it waiting for work forever: leave at once, busy or
+    idle. Its job's checkpoints stay for the next run."""
+
+    def watch() -> None:
+        while os.getppid() == coordinator:
+            time.sleep(ORPHAN_CHECK_SECONDS)
+        os._exit(EXIT_ORPHANED)
+
+    threading.Thread(target=watch, name="watch-coordinator", daemon=True).start()
+
+
+# A worker process takes one device for its life (one CUDA context, its memory stays put). The
+# lock file proves it to sibling processes, so the lock must live as long as the process.
+_claimed: dict[tuple[Path, tuple[str, ...]], tuple[str, IO]] = {}
+
+
+def claim_device(devices: tuple[str, ...], claims: Path) -> str:
+    if len(set(devices)) == 1:
+        return devices[0]
+    mine = _claimed.get((claims, devices))
+    if mine is not None:
+        return mine[0]
+    claims.mkdir(parents=True, exist_ok=True)
+    for index, device in enumerate(devices):
+        handle = open(claims / f"slot{index}", "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        _claimed[(claims, devices)] = (device, handle)
+        return device
+    return devices[os.getpid() % len(devices)]  # more processes than slots: share
+
+
+def run_task(task: Task) -> Outcome:
+    """Run one job; any failure of the job becomes the Outcome's error, never an exception."""
+    threads = torch.get_num_threads()
+    if task.threads is not None:
+        torch.set_num_threads(task.threads)
+    try:
+        return _run(task)
+    finally:
+        torch.set_num_threads(threads)  # a one-worker run happens in the caller's process
+
+
+def _run(task: Task) -> Outcome:
+    started = time.monotonic()
+    device = claim_device(task.devices, task.claims)
+    if device.startswith("cuda:"):
+        torch.cuda.set_device(device)  # nothing else lands on cuda:0 by default
+    runtime = replace(task.runtime, device=device)
+    checkpoints = CheckpointFolder(task.checkpoints)
+    reporter = Reporter(task.key, task.progress_port, device)
+    error, trace, info = None, None, {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnmarkWarning)
+        try:
+            observers = Observers(progress=reporter.progress, checkpoints=checkpoints.region)
+            info = run_job(task.job, task.settings, runtime, observers).facts()
+        except InputError as problem:
+            error = str(problem)
+        except Exception as problem:  # a bug or a device fault fails this job, not the batch
+            error = f"{type(problem).__name__}: {problem}".strip()
+            trace = traceback.format_exc()
+        finally:
+            reporter.close()
+    return Outcome(
+        key=task.key,
+        error=error,
+        warnings=tuple(str(w.message) for w in caught if issubclass(w.category, UnmarkWarning)),
+        info=info,
+        seconds=time.monotonic() - started,
+        resumed_from=checkpoints.resumed_steps(task.settings.steps),
+        first_step=reporter.first_step,
+        device=device,
+        worker=os.getpid(),
+        trace=trace,
+    )

@@ -1,0 +1,1 @@
+"""The maths, pure: the network, the fit loop, regions, fills, placement."""

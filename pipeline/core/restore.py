@@ -1,0 +1,244 @@
+"""One picture in, the same picture with its hole filled out: regions -> fit -> composite."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from PIL import Image
+
+from pipeline.core import regions
+from pipeline.core.fit import Blend, Checkpointer, FitHooks, FitInputs, SnapshotCallback, fit
+from pipeline.core.generator import size_multiple
+from pipeline.core.mask_fill import CropFill, Direct, MaskFill
+from pipeline.errors import InputError
+from pipeline.io.imaging import Picture, warn
+from pipeline.settings import DipSettings, RunOptions
+
+# Called with (steps done, steps in all, latest loss) as the fit goes.
+ProgressCallback = Callable[[int, int, float], None]
+SnapshotWriter = Callable[[int, Picture], None]
+
+FULL_COVER = 0.98  # above this share of the image masked, nothing is left to learn from
+LOOKS_INVERTED = 0.5
+
+
+class RegionStore(Checkpointer, Protocol):
+    """One region's checkpoint: the optimiser state while it fits, its output once done."""
+
+    def result(self) -> np.ndarray | None: ...
+
+    def save_result(self, output: np.ndarray) -> None: ...
+
+
+CheckpointFactory = Callable[[int], RegionStore]
+
+
+@dataclass(frozen=True)
+class Observers:
+    """Optional hooks a caller can attach; restore() runs the same without them."""
+
+    progress: ProgressCallback | None = None
+    snapshot: SnapshotWriter | None = None
+    checkpoints: CheckpointFactory | None = None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the pixels say, over the whole picture. Mask mode: weight = not hole, no blend."""
+
+    weight: np.ndarray  # (H, W) float32, how much each pixel's value is trusted
+    blend: Blend | None = None  # full-size forward model (template mode)
+
+
+def check_hole(hole: np.ndarray, source: str) -> None:
+    share = float(hole.mean())
+    if share >= FULL_COVER:
+        raise InputError(
+            f"{source}: the mask covers {share:.0%} of the image; nothing is left to fill from "
+            "(is it inverted? try --invert-mask)"
+        )
+    if share > LOOKS_INVERTED:
+        warn(
+            f"{source}: the mask covers {share:.0%} of the image; if black should mean keep, "
+            "pass --invert-mask"
+        )
+
+
+def quantize(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """(C, H, W) floats in [0, 1] -> (H, W, C) integers of `dtype`."""
+    top = np.iinfo(dtype).max
+    return (np.clip(values, 0, 1).transpose(1, 2, 0) * top).round().astype(dtype)
+
+
+def composite(picture: Picture, hole: np.ndarray, values: np.ndarray) -> Picture:
+    """The picture with its hole pixels replaced by `values` (C, H, W floats); no other pixel
+    is touched, so lossless outputs keep them bit for bit."""
+    pixels = picture.pixels.copy()
+    pixels[hole] = quantize(values, pixels.dtype)[hole]
+    return picture.with_pixels(pixels)
+
+
+def restore(
+    picture: Picture,
+    hole: np.ndarray,
+    settings: DipSettings,
+    runtime: RunOptions = RunOptions(),
+    observers: Observers = Observers(),
+) -> Picture:
+    """Fill `hole` (bool H x W) from the rest of the picture; every other pixel is kept as is."""
+    if not hole.any():
+        warn(f"{picture.source}: the mask is empty; the image is copied unchanged")
+        return picture
+    check_hole(hole, picture.source)
+    evidence = Evidence(weight=(~hole).astype(np.float32))
+    filled = fill(picture, hole, settings, evidence, runtime, observers)
+    return composite(picture, hole, filled)
+
+
+def fill(
+    picture: Picture,
+    hole: np.ndarray,
+    settings: DipSettings,
+    evidence: Evidence,
+    runtime: RunOptions = RunOptions(),
+    observers: Observers = Observers(),
+) -> np.ndarray:
+    """The picture as floats (C, H, W) with the generator's output in the hole."""
+    if settings.context is None:
+        return _fill_whole(picture, hole, settings, evidence, runtime, observers)
+    image = picture.as_float()
+    filled = image.copy()
+    found = regions.find_regions(
+        hole, settings.context, settings.merge_gap, size_multiple(settings.network)
+    )
+    for index, region in enumerate(found):
+        job = RegionFit(image, evidence, region.crop, region.pad, settings, runtime, index,
+                        len(found))
+        output = job.run(observers, _snapshot_hook(picture, filled, region, job, observers))
+        rows, cols = region.crop.slices
+        filled[:, rows, cols][:, region.owned] = output[:, region.owned]
+    return filled
+
+
+def _snapshot_hook(
+    picture: Picture,
+    filled: np.ndarray,
+    region: regions.Region,
+    job: RegionFit,
+    observers: Observers,
+) -> SnapshotCallback | None:
+    if observers.snapshot is None:
+        return None
+
+    def write(step: int, output: np.ndarray) -> None:
+        preview = filled.copy()
+        rows, cols = region.crop.slices
+        crop = output[:, : region.crop.height, : region.crop.width]
+        preview[:, rows, cols][:, region.owned] = crop[:, region.owned]
+        changed = np.zeros(picture.size, dtype=bool)
+        changed[rows, cols] = region.owned
+        observers.snapshot(job.steps_before + step, composite(picture, changed, preview))
+
+    return write
+
+
+@dataclass(frozen=True)
+class RegionFit:
+    """One crop's fit: the inputs cut to the crop and padded for the network."""
+
+    image: np.ndarray
+    evidence: Evidence
+    crop: regions.Box
+    pad: tuple[int, int]
+    settings: DipSettings
+    runtime: RunOptions
+    index: int
+    count: int
+
+    @property
+    def steps_before(self) -> int:
+        return self.index * self.settings.steps
+
+    def _cut(self, array: np.ndarray) -> np.ndarray:
+        rows, cols = self.crop.slices
+        return np.ascontiguousarray(regions.pad_for_network(array[:, rows, cols], self.pad))
+
+    def plan(self) -> CropFill:
+        """Mask mode's aids, or (template mode) the blend model alone."""
+        weight = self._cut(self.evidence.weight[None].astype(np.float32))
+        weight[:, self.crop.height :, :] = 0  # padding is invented: never fit it
+        weight[:, :, self.crop.width :] = 0
+        target = self._cut(self.image)
+        if self.evidence.blend is not None:
+            blend = self.evidence.blend
+            return Direct(FitInputs(
+                target, weight, Blend(alpha=self._cut(blend.alpha), colour=self._cut(blend.colour))
+            ))
+        inside = np.zeros(weight.shape[1:], dtype=bool)
+        inside[: self.crop.height, : self.crop.width] = True
+        return MaskFill.plan(target, weight, inside, self.settings)
+
+    def run(self, observers: Observers, on_snapshot: SnapshotCallback | None) -> np.ndarray:
+        """The network output over the crop (C, h, w), padding removed."""
+        store = observers.checkpoints(self.index) if observers.checkpoints else None
+        done = store.result() if store else None
+        if done is not None:
+            return done
+        total = self.settings.steps * self.count
+
+        def on_step(step: int, loss: float) -> None:
+            if observers.progress:
+                observers.progress(self.steps_before + step, total, loss)
+
+        crop_fill = self.plan()
+        hooks = FitHooks(on_step=on_step, on_snapshot=on_snapshot, checkpointer=store)
+        seed = self.settings.seed * 1000 + self.index
+        result = fit(crop_fill.inputs, self.settings, self.runtime, seed, hooks)
+        output = crop_fill.finish(result.output)
+        output = np.ascontiguousarray(output[:, : self.crop.height, : self.crop.width])
+        if store is not None:
+            store.save_result(output)
+        return output
+
+
+def _resize(array: np.ndarray, size: tuple[int, int], resample: Image.Resampling) -> np.ndarray:
+    """Resize (C, H, W) float channels to (height, width)."""
+    height, width = size
+    return np.stack(
+        [np.asarray(Image.fromarray(c).resize((width, height), resample)) for c in array]
+    ).astype(np.float32)
+
+
+def _fill_whole(
+    picture: Picture,
+    hole: np.ndarray,
+    settings: DipSettings,
+    evidence: Evidence,
+    runtime: RunOptions,
+    observers: Observers,
+) -> np.ndarray:
+    """The reference's way: fit the whole picture shrunk to `max_side`. Unlike the reference we
+    scale the fill back up and paste only hole pixels, so the output keeps its full size."""
+    if evidence.blend is not None:
+        raise InputError("template mode works on crops; the reference preset does not support it")
+    height, width = picture.size
+    scale = min(1.0, (settings.max_side or max(height, width)) / max(height, width))
+    small = (max(1, round(height * scale)), max(1, round(width * scale)))
+    image = picture.as_float()
+    weight = evidence.weight[None]
+    if scale < 1:
+        image = _resize(image, small, Image.Resampling.LANCZOS)
+        weight = _resize(weight, small, Image.Resampling.NEAREST)
+    multiple = size_multiple(settings.network)
+    pad = (-small[0] % multiple, -small[1] % multiple)
+    box = regions.Box(0, small[0], 0, small[1])
+    job = RegionFit(image, Evidence(weight=weight[0]), box, pad, settings, runtime, 0, 1)
+    output = job.run(observers, None)
+    if scale < 1:
+        output = _resize(output, (height, width), Image.Resampling.BICUBIC)
+    filled = picture.as_float()
+    filled[:, hole] = output[:, hole]
+    return filled

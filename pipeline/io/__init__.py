@@ -1,0 +1,1 @@
+"""Pixels in and out, checkpoints, snapshots, template files."""

@@ -1,0 +1,157 @@
+"""Checkpoints for one job: each region's optimiser state in its own file, so a job interrupted at
+any moment (kill -9 included) resumes from its last checkpoint instead of step 0.
+
+A file is written whole or not at all (temp file, fsync, rename). The folder's name carries a
+hash of the job's inputs, settings and device kind, so a checkpoint is never resumed into a job it
+does not belong to; the coordinator deletes the folder once the job is done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline.core.fit import FitCheckpoint, FitState
+from pipeline.io.imaging import UnmarkWarning
+
+NUMPY_KEYS = "numpy_keys"  # tensors that were handed over as numpy arrays
+RESULT = "result"  # a finished region's output
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def folder_for(root: Path, key: str, input_hash: str, settings_hash: str, device: str) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(key).stem)[:40]
+    # Optimiser and RNG state do not move between CPU and GPU, so the device kind is part of it.
+    kind = device.split(":")[0]
+    return root / f"{slug}-{_digest(key)}-{_digest(input_hash + settings_hash + kind)}"
+
+
+def prune(root: Path, keys: Iterable[str], keep: Iterable[Path]) -> None:
+    """Drop the checkpoints of these jobs that nothing will resume: those of jobs already done
+    (a kill can land between `done` and the clean-up) and those from earlier inputs or settings.
+    One listing of the folder, however many jobs."""
+    if not root.is_dir():
+        return
+    owned, keep = {_digest(key) for key in keys}, set(keep)
+    for folder in root.iterdir():
+        parts = folder.name.rsplit("-", 2)  # slug-key-state; the digests hold no "-"
+        if len(parts) == 3 and parts[1] in owned and folder not in keep:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+class RegionCheckpoint:
+    """restore.RegionStore for one region: a `region<i>.pt` file holding either the optimiser
+    state of a fit under way or the region's finished output. Only this class knows the keys."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.loaded: dict | None = None  # what the last read found, for reporting
+
+    def _read(self) -> dict | None:
+        if not self.path.is_file():
+            return None
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as problem:  # unreadable: starting over is the only way on
+            warnings.warn(f"{self.path}: cannot read the checkpoint ({problem}); the region "
+                          "starts over", UnmarkWarning, stacklevel=3)
+            return None
+        for key in state.pop(NUMPY_KEYS, []):
+            state[key] = state[key].numpy()
+        self.loaded = state
+        return state
+
+    def result(self) -> np.ndarray | None:
+        """The region's output, if it was finished before."""
+        state = self._read()
+        return state[RESULT] if state is not None and RESULT in state else None
+
+    def load(self) -> FitCheckpoint | None:
+        """The optimiser state of an unfinished fit, if one was saved."""
+        state = self._read()
+        if state is None or RESULT in state:
+            return None
+        fit_state = FitState(
+            step=state["step"], average=state["average"], best=state["best"],
+            best_error=state["best_error"], stale=state["stale"],
+        )
+        return FitCheckpoint(fit_state, state["net"], state["optimiser"], state["perturb"])
+
+    def save(self, checkpoint: FitCheckpoint) -> None:
+        state = checkpoint.state
+        self._write({
+            "step": state.step,
+            "net": checkpoint.net,
+            "optimiser": checkpoint.optimiser,
+            "perturb": checkpoint.perturb,
+            "average": state.average,
+            "best": state.best,
+            "best_error": state.best_error,
+            "stale": state.stale,
+        })
+
+    def save_result(self, output: np.ndarray) -> None:
+        self._write({RESULT: output})
+
+    def steps_done(self, steps_per_region: int) -> int:
+        """How many optimiser steps the last read found done."""
+        state = self.loaded or {}
+        return steps_per_region if RESULT in state else int(state.get("step", 0))
+
+    def _write(self, state: dict) -> None:
+        arrays = [key for key, value in state.items() if isinstance(value, np.ndarray)]
+        payload = {
+            k: torch.from_numpy(np.ascontiguousarray(v)) if k in arrays else v
+            for k, v in state.items()
+        }
+        payload[NUMPY_KEYS] = arrays  # tensors and plain values only: weights_only can load it
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
+        try:
+            with open(temp, "wb") as stream:
+                torch.save(payload, stream)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temp, self.path)
+        finally:
+            temp.unlink(missing_ok=True)
+
+
+class CheckpointFolder:
+    """All of one job's region checkpoints; `region` is restore.Observers' checkpoint factory."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.regions: list[RegionCheckpoint] = []
+
+    def region(self, index: int) -> RegionCheckpoint:
+        checkpoint = RegionCheckpoint(self.folder / f"region{index}.pt")
+        self.regions.append(checkpoint)
+        return checkpoint
+
+    def resumed_steps(self, steps_per_region: int) -> int:
+        """How many optimiser steps this run did not have to redo."""
+        return sum(checkpoint.steps_done(steps_per_region) for checkpoint in self.regions)
+
+    def saved_step(self) -> int:
+        """The furthest step any region has saved (0 if none); for tests and status."""
+        steps = [0]
+        for path in self.folder.glob("region*.pt"):
+            checkpoint = RegionCheckpoint(path)
+            checkpoint.result()
+            steps.append(checkpoint.steps_done(0))
+        return max(steps)
+
+    def clear(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -1,0 +1,286 @@
+"""Pixels in and out: decode any photo or mask into arrays, write results atomically.
+
+A Picture keeps the photo's own channels and bit depth, so that pixels the pipeline does not
+touch are written back exactly as they were read.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from pipeline.errors import InputError
+
+Image.MAX_IMAGE_PIXELS = 400_000_000  # big photos are the point; refuse only absurd ones
+
+JPEG_QUALITY = 95
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
+ORIENTATION_TAG = 0x0112
+LOSSY_FORMATS = {"JPEG", "MPO", "WEBP"}
+
+
+class UnmarkWarning(UserWarning):
+    """Something the user should know about, but that does not stop the job."""
+
+
+def warn(message: str) -> None:
+    warnings.warn(message, UnmarkWarning, stacklevel=2)
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A decoded photo: colour channels (H, W, C) in their own dtype, plus untouched extras."""
+
+    pixels: np.ndarray  # uint8 or uint16; C = 1 (grey), 3 (RGB) or 4 (CMYK)
+    mode: str  # "L", "RGB" or "CMYK": how the colour channels are written back
+    alpha: np.ndarray | None = None  # (H, W), same dtype as pixels, never modified
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+    source: str = ""
+    lossy: bool = False  # decoded from a lossy format (JPEG, WebP): its pixels carry noise
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width)"""
+        return self.pixels.shape[0], self.pixels.shape[1]
+
+    @property
+    def max_value(self) -> int:
+        return int(np.iinfo(self.pixels.dtype).max)
+
+    def as_float(self) -> np.ndarray:
+        """Colour channels as float32 in [0, 1], shape (C, H, W)."""
+        return (self.pixels.astype(np.float32) / self.max_value).transpose(2, 0, 1)
+
+    def with_pixels(self, pixels: np.ndarray) -> Picture:
+        return replace(self, pixels=pixels)
+
+
+def _open(path: Path) -> Image.Image:
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        image = Image.open(path)
+        image.load()
+    except UnidentifiedImageError:
+        raise InputError(f"{path}: not an image (cannot identify its format)") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise InputError(f"{path}: corrupt or truncated image ({error})") from None
+    except Image.DecompressionBombError as error:
+        raise InputError(f"{path}: {error}") from None
+    return image
+
+
+def _is_16bit_colour(path: Path, image: Image.Image) -> bool:
+    """Pillow reads 16-bit RGB(A) PNG/TIFF as 8-bit; OpenCV keeps the precision."""
+    if image.mode not in ("RGB", "RGBA"):
+        return False
+    if image.format == "PNG":
+        with open(path, "rb") as stream:
+            header = stream.read(25)
+        return len(header) == 25 and header[24] == 16  # IHDR bit depth
+    if image.format == "TIFF":
+        bits = image.tag_v2.get(258, (8,))
+        return max(bits if isinstance(bits, tuple) else (bits,)) == 16
+    return False
+
+
+def _read_16bit_colour(path: Path, image: Image.Image) -> Picture:
+    array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if array is None or array.dtype != np.uint16:
+        raise InputError(f"{path}: cannot decode its 16-bit colour channels")
+    if array.ndim == 2:
+        array = array[..., None]
+    order = [2, 1, 0] + ([3] if array.shape[2] == 4 else [])
+    array = array[..., order]
+    alpha = array[..., 3].copy() if array.shape[2] == 4 else None
+    return Picture(
+        pixels=np.ascontiguousarray(array[..., :3]),
+        mode="RGB",
+        alpha=alpha,
+        icc_profile=image.info.get("icc_profile"),
+        source=str(path),
+    )
+
+
+def _split_alpha(image: Image.Image) -> tuple[Image.Image, np.ndarray | None]:
+    if image.mode in ("RGBA", "LA"):
+        return image.convert(image.mode[:-1]), np.asarray(image.getchannel("A")).copy()
+    return image, None
+
+
+def _normalise_mode(image: Image.Image) -> Image.Image:
+    """Bring every Pillow mode to L, RGB, CMYK, I;16 (each maybe with alpha)."""
+    mode = image.mode
+    if mode in ("L", "RGB", "CMYK", "RGBA", "LA", "I;16"):
+        return image
+    if mode == "1":
+        return image.convert("L")
+    if mode == "P":
+        has_alpha = "transparency" in image.info or image.palette.mode == "RGBA"
+        return image.convert("RGBA" if has_alpha else "RGB")
+    if mode in ("PA", "RGBa", "RGBX"):
+        return image.convert("RGBA" if mode != "RGBX" else "RGB")
+    if mode == "La":
+        return image.convert("LA")
+    if mode.startswith("I;16"):
+        return Image.fromarray(np.asarray(image).astype(np.uint16))
+    if mode == "I":
+        array = np.asarray(image)
+        if array.min() < 0 or array.max() > 65535:
+            raise InputError(f"{image.filename}: 32-bit integer pixels are not supported")
+        return Image.fromarray(array.astype(np.uint16))
+    if mode in ("YCbCr", "LAB", "HSV"):
+        return image.convert("RGB")
+    raise InputError(f"{image.filename}: pixel mode {mode} is not supported")
+
+
+def load_picture(path: str | Path) -> Picture:
+    """Decode a photo, upright (EXIF orientation applied), in its own channels and bit depth."""
+    path = Path(path)
+    image = _open(path)
+    if _is_16bit_colour(path, image):
+        return _read_16bit_colour(path, image)
+    icc_profile = image.info.get("icc_profile")
+    image_format = image.format
+    image = ImageOps.exif_transpose(image) or image
+    exif = image.getexif()
+    if ORIENTATION_TAG in exif:
+        exif[ORIENTATION_TAG] = 1
+    image = _normalise_mode(image)
+    image, alpha = _split_alpha(image)
+    pixels = np.asarray(image)
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    return Picture(
+        pixels=np.ascontiguousarray(pixels),
+        mode="L" if pixels.shape[2] == 1 else image.mode,
+        alpha=alpha,
+        icc_profile=icc_profile,
+        exif=exif.tobytes() if len(exif) else None,
+        source=str(path),
+        lossy=image_format in LOSSY_FORMATS,
+    )
+
+
+MASK_ASPECT_TOLERANCE = 0.01
+
+
+def load_mask(path: str | Path, size: tuple[int, int], invert: bool = False) -> np.ndarray:
+    """The hole to fill, as bool (H, W): True where the mask is dark (black = remove).
+
+    Transparent mask pixels count as white (keep). A mask of another size but the same aspect
+    ratio is resized with a warning.
+    """
+    path = Path(path)
+    image = _open(path)
+    image = ImageOps.exif_transpose(image) or image
+    if image.mode in ("RGBA", "LA", "PA", "P", "RGBa", "La"):
+        image = image.convert("RGBA")
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, image)
+    if image.mode.startswith("I") or image.mode == "F":
+        array = np.asarray(image).astype(np.float64)
+        grey = array / max(float(array.max()), 1.0)
+    else:
+        grey = np.asarray(image.convert("L"), dtype=np.float64) / 255.0
+    height, width = size
+    if grey.shape != (height, width):
+        mask_h, mask_w = grey.shape
+        if abs(mask_w / mask_h - width / height) > MASK_ASPECT_TOLERANCE * (width / height):
+            raise InputError(
+                f"{path}: mask is {mask_w}x{mask_h} but the image is {width}x{height} "
+                "(different aspect ratio)"
+            )
+        warn(f"{path}: mask is {mask_w}x{mask_h}, resized to the image's {width}x{height}")
+        resized = Image.fromarray((grey * 255).astype(np.uint8)).resize(
+            (width, height), Image.Resampling.NEAREST
+        )
+        grey = np.asarray(resized, dtype=np.float64) / 255.0
+    hole = grey < 0.5
+    return ~hole if invert else hole
+
+
+def output_format(path: Path) -> str:
+    """The format a path's extension asks for; InputError if we cannot write it."""
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise InputError(
+            f"{path}: cannot write '{suffix}' files "
+            f"(use one of {', '.join(sorted(IMAGE_SUFFIXES))})"
+        )
+    return {".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}.get(
+        suffix, suffix[1:].upper()
+    )
+
+
+def _to_pil(picture: Picture, fmt: str, path: Path) -> Image.Image:
+    pixels = picture.pixels
+    if pixels.dtype == np.uint16:
+        if picture.mode == "L" and fmt in ("PNG", "TIFF") and picture.alpha is None:
+            return Image.fromarray(pixels[..., 0], mode="I;16")
+        warn(f"{path}: {fmt} cannot hold 16-bit {picture.mode}; written with 8 bits")
+        pixels = (pixels.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+    mode = picture.mode
+    image = Image.fromarray(pixels[..., 0] if mode == "L" else pixels, mode=mode)
+    alpha = picture.alpha
+    if alpha is not None and alpha.dtype == np.uint16:
+        alpha = (alpha.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+    if mode == "CMYK" and fmt not in ("JPEG", "TIFF"):
+        warn(f"{path}: {fmt} cannot hold CMYK; written as RGB")
+        image = image.convert("RGB")
+    if alpha is not None:
+        if fmt in ("JPEG", "BMP"):
+            warn(f"{path}: {fmt} has no transparency; the alpha channel is dropped")
+        else:
+            image = image.convert("LA" if image.mode == "L" else "RGBA")
+            image.putalpha(Image.fromarray(alpha, mode="L"))
+    return image
+
+
+def _write_16bit(picture: Picture, fmt: str, temp: Path) -> None:
+    channels = picture.pixels[..., ::-1]  # OpenCV wants BGR
+    if picture.alpha is not None:
+        channels = np.dstack([channels, picture.alpha])
+    if not cv2.imwrite(str(temp), channels):  # the temp name keeps the extension
+        raise InputError(f"{temp}: could not write 16-bit {fmt}")
+
+
+def save_picture(picture: Picture, path: str | Path) -> Path:
+    """Write atomically: a temp file in the same folder, then rename over the target."""
+    path = Path(path)
+    fmt = output_format(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(
+        prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent
+    )
+    os.close(handle)
+    temp = Path(temp_name)
+    try:
+        wide_colour = picture.pixels.dtype == np.uint16 and picture.mode == "RGB"
+        if wide_colour and fmt in ("PNG", "TIFF"):
+            _write_16bit(picture, fmt, temp)
+        else:
+            options: dict[str, object] = {}
+            if picture.icc_profile and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
+                options["icc_profile"] = picture.icc_profile
+            if picture.exif and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
+                options["exif"] = picture.exif
+            if fmt == "JPEG":
+                options.update(quality=JPEG_QUALITY, subsampling=0)
+            if fmt == "WEBP":
+                options.update(quality=JPEG_QUALITY)
+            _to_pil(picture, fmt, path).save(temp, format=fmt, **options)
+        with open(temp, "rb") as stream:
+            os.fsync(stream.fileno())
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    return path
