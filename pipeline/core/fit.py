@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -88,12 +88,12 @@ class Checkpointer(Protocol):
     def save(self, checkpoint: FitCheckpoint) -> None: ...
 
 
-@dataclass(frozen=True)
-class FitHooks:
-    """Optional watchers of one fit; it computes the same without them."""
+class FitHooks(NamedTuple):
+    """Optional watchers of one fit; it computes the same without them. Each is called at the
+    period RunOptions gives (progress every REPORT_EVERY steps)."""
 
-    on_step: StepCallback | None = None
-    on_snapshot: SnapshotCallback | None = None
+    on_step: StepCallback | None = None  # (step, loss)
+    on_snapshot: SnapshotCallback | None = None  # (step, current output)
     checkpointer: Checkpointer | None = None
 
 
