@@ -7,3 +7,8 @@ class InputError(Exception):
 
 class NoMarkFound(InputError):
     """Template mode found no watermark in an image; the image is left untouched."""
+
+
+class StorageError(InputError):
+    """A file that cannot be written or read back: permissions, a full disk, a folder in the
+    way. Its message names the path and says what to do."""

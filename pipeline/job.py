@@ -17,13 +17,16 @@ from pipeline.errors import InputError, NoMarkFound
 from pipeline.io.imaging import (
     Picture,
     UnmarkWarning,
+    check_encodable,
     load_mask,
     load_picture,
     output_format,
     save_picture,
 )
 from pipeline.io.marks import load_mark
+from pipeline.io.paths import check_not_an_input, check_output
 from pipeline.settings import DipSettings, RunOptions
+from pipeline.validation import check_picture_size, check_settings
 
 
 class Route(str, Enum):
@@ -62,14 +65,31 @@ class JobResult:
 
 
 def check_output_path(job: Job) -> None:
+    """The output's name, never one of the job's inputs (symlinks and hard links too)."""
     output_format(job.output)
-    if job.output.resolve() == job.image.resolve():
-        raise InputError(f"{job.output}: refusing to overwrite the input image")
+    template = job.template if job.template != Path("auto") else None  # auto: learnt later
+    check_not_an_input(job.output, [("image", job.image), ("mask", job.mask),
+                                    ("template", template)])
 
 
-def load_job(job: Job) -> tuple[Picture, np.ndarray]:
-    """Decode a mask job's inputs; raises InputError naming the file at fault."""
+def check_job(job: Job, settings: DipSettings) -> None:
+    """Everything that can be checked before the inputs are decoded."""
+    check_settings(settings)
+    check_output(job.output)
+    check_output_path(job)
+
+
+def load_input(job: Job, settings: DipSettings) -> Picture:
+    """The job's photo, refused before any fitting if the network or the output cannot take it."""
     picture = load_picture(job.image)
+    check_picture_size(picture.size, settings, job.image)
+    check_encodable(picture, job.output)
+    return picture
+
+
+def load_job(job: Job, settings: DipSettings | None = None) -> tuple[Picture, np.ndarray]:
+    """Decode a mask job's inputs; raises InputError naming the file at fault."""
+    picture = load_picture(job.image) if settings is None else load_input(job, settings)
     if job.mask is None:
         raise InputError(f"{job.image}: no mask given")
     hole = load_mask(job.mask, picture.size, invert=job.invert_mask)
@@ -82,7 +102,7 @@ def run_job(
     runtime: RunOptions = RunOptions(),
     observers: Observers = Observers(),
 ) -> JobResult:
-    check_output_path(job)
+    check_job(job, settings)
     caught: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -90,7 +110,7 @@ def run_job(
             if job.route is Route.TEMPLATE:
                 output, placement = _remove_template(job, settings, runtime, observers)
             else:
-                picture, hole = load_job(job)
+                picture, hole = load_job(job, settings)
                 result = restore(picture, hole, settings, runtime, observers)
                 output, placement = save_picture(result, job.output), None
     finally:
@@ -109,7 +129,7 @@ def _remove_template(
     Raises NoMarkFound, writing nothing, when the mark is not there: an image without the mark
     is never touched.
     """
-    picture = load_picture(job.image)
+    picture = load_input(job, settings)
     mark = load_mark(job.template, channels=picture.pixels.shape[2])
     placement = locate(mark, picture.as_float())
     needed = threshold(mark, picture.size)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from pipeline.errors import InputError
 from pipeline.settings import PRESETS, DipSettings, NetworkShape, RunOptions, preset
+from pipeline.validation import SettingError, check_settings
 
 # `template: auto` estimates the mark from the entry's own images (the template issue). Manifest
 # paths are always made absolute, so this relative path cannot be mistaken for a real file.
@@ -94,13 +95,26 @@ class Source:
             ) from None
         except yaml.YAMLError as problem:
             raise ManifestError(f"{path}:1: not valid YAML: {problem}") from None
+        except RecursionError:
+            raise ManifestError(f"{path}:1: not valid YAML: nested too deeply") from None
         finally:
             loader.dispose()
         if self.root is None:
             raise ManifestError(f"{path}:1: the manifest is empty")
-        self._refuse_repeated_keys(self.root, ())
+        self._checked: set[int] = set()
+        self._refuse_repeated_keys(self.root, (), set())
 
-    def _refuse_repeated_keys(self, node: yaml.Node, where: tuple) -> None:
+    def _refuse_repeated_keys(self, node: yaml.Node, where: tuple, path: set[int]) -> None:
+        """Also refuses an alias that contains itself; a node shared by aliases is checked
+        once, so a small file of nested aliases cannot cost exponential time."""
+        if id(node) in path:
+            raise ManifestError(self.describe(
+                where, "an alias refers to itself (a recursive structure)", node.start_mark.line + 1
+            ))
+        if id(node) in self._checked:
+            return
+        self._checked.add(id(node))
+        path = path | {id(node)}
         if isinstance(node, yaml.MappingNode):
             seen: set[object] = set()
             for key, value in node.value:
@@ -109,10 +123,10 @@ class Source:
                         (*where, key.value), "written twice", key.start_mark.line + 1
                     ))
                 seen.add(key.value)
-                self._refuse_repeated_keys(value, (*where, key.value))
+                self._refuse_repeated_keys(value, (*where, key.value), path)
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
-                self._refuse_repeated_keys(item, (*where, index))
+                self._refuse_repeated_keys(item, (*where, index), path)
 
     def line(self, where: tuple) -> int:
         """The line of the field at `where` (keys and list indices), or of its nearest parent."""
@@ -185,7 +199,34 @@ def settings_for(source: Source, schema: Schema, index: int) -> tuple[DipSetting
         )
     runtime = {f.name: merged.pop(f.name) for f in dataclasses.fields(RunOptions)
                if f.name in merged}
-    return dataclasses.replace(base, **merged), RunOptions(**runtime)
+    settings = dataclasses.replace(base, **merged)
+    try:
+        check_settings(settings)
+    except SettingError as problem:
+        name = problem.field.split(".")[0]
+        where = ("jobs", index, "settings") if name in own else ("settings",)
+        raise source.error((*where, *problem.field.split(".")), str(problem)) from None
+    if runtime.get("checkpoint_every", 0) < 0:
+        raise source.error(("settings", "checkpoint_every"), "cannot be negative")
+    return settings, RunOptions(**runtime)
+
+
+def check_mask_pattern(pattern: str) -> None:
+    """Only plain `{stem}`, `{name}`, `{subdir}`: no conversion, format spec, index or
+    attribute, which could run arbitrary formatting (`{stem:>3000000000}` asks for 3 GB)."""
+    known = ", ".join(f"{{{n}}}" for n in MASK_PATTERN_FIELDS)
+    try:
+        fields = [(name, spec, conversion)
+                  for _, name, spec, conversion in string.Formatter().parse(pattern)
+                  if name is not None]
+    except ValueError as problem:
+        raise InputError(f"bad pattern ({problem}); use {{{{ and }}}} for literal braces") from None
+    for name, spec, conversion in fields:
+        if name not in MASK_PATTERN_FIELDS:
+            raise InputError(f"unknown placeholder {{{name}}} (known: {known})")
+        if spec or conversion:
+            raise InputError(f"placeholder {{{name}}} takes no conversion or format spec "
+                             f"(write it plain: {known})")
 
 
 def check_entry(source: Source, entry: Entry, index: int) -> None:
@@ -201,11 +242,6 @@ def check_entry(source: Source, entry: Entry, index: int) -> None:
         raise source.error((*where, "invert_mask"), "applies to masks, not templates")
     if entry.mask is not None:
         try:
-            names = [name for _, name, _, _ in string.Formatter().parse(entry.mask) if name]
-        except ValueError as problem:
-            raise source.error((*where, "mask"), f"bad pattern ({problem})") from None
-        unknown = sorted(set(names) - set(MASK_PATTERN_FIELDS))
-        if unknown:
-            known = ", ".join(f"{{{n}}}" for n in MASK_PATTERN_FIELDS)
-            raise source.error((*where, "mask"), f"unknown placeholder {{{unknown[0]}}} "
-                               f"(known: {known})")
+            check_mask_pattern(entry.mask)
+        except InputError as problem:
+            raise source.error((*where, "mask"), str(problem)) from None

@@ -6,6 +6,7 @@ touch are written back exactly as they were read.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 import warnings
@@ -16,7 +17,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, StorageError
+from pipeline.io.paths import check_output, new_file_mode, storage_error
 
 Image.MAX_IMAGE_PIXELS = 400_000_000  # big photos are the point; refuse only absurd ones
 
@@ -75,6 +77,12 @@ def _open(path: Path) -> Image.Image:
         raise InputError(f"{path}: corrupt or truncated image ({error})") from None
     except Image.DecompressionBombError as error:
         raise InputError(f"{path}: {error}") from None
+    except MemoryError:
+        raise InputError(f"{path}: too large to decode in the memory available") from None
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1:
+        warn(f"{path}: has {frames} frames (pages); only the first is used, the other "
+             f"{frames - 1} are ignored")
     return image
 
 
@@ -225,7 +233,7 @@ def _to_pil(picture: Picture, fmt: str, path: Path) -> Image.Image:
     pixels = picture.pixels
     if pixels.dtype == np.uint16:
         if picture.mode == "L" and fmt in ("PNG", "TIFF") and picture.alpha is None:
-            return Image.fromarray(pixels[..., 0], mode="I;16")
+            return Image.fromarray(pixels[..., 0])  # uint16 -> I;16
         warn(f"{path}: {fmt} cannot hold 16-bit {picture.mode}; written with 8 bits")
         pixels = (pixels.astype(np.uint32) * 255 // 65535).astype(np.uint8)
     mode = picture.mode
@@ -245,42 +253,84 @@ def _to_pil(picture: Picture, fmt: str, path: Path) -> Image.Image:
     return image
 
 
-def _write_16bit(picture: Picture, fmt: str, temp: Path) -> None:
+def _write_16bit(picture: Picture, fmt: str, target: Path | io.BytesIO) -> None:
     channels = picture.pixels[..., ::-1]  # OpenCV wants BGR
     if picture.alpha is not None:
         channels = np.dstack([channels, picture.alpha])
-    if not cv2.imwrite(str(temp), channels):  # the temp name keeps the extension
-        raise InputError(f"{temp}: could not write 16-bit {fmt}")
+    suffix = ".png" if fmt == "PNG" else ".tiff"
+    ok, encoded = cv2.imencode(suffix, np.ascontiguousarray(channels))
+    if not ok:
+        raise InputError(f"{picture.source}: could not encode 16-bit {fmt}")
+    if isinstance(target, io.BytesIO):
+        target.write(encoded.tobytes())
+    else:
+        with open(target, "wb") as stream:
+            stream.write(encoded.tobytes())
+
+
+def _encode(picture: Picture, fmt: str, path: Path, target: Path | io.BytesIO) -> None:
+    """Write `picture` as `fmt` into `target` (a file or memory); `path` names it in warnings."""
+    wide_colour = picture.pixels.dtype == np.uint16 and picture.mode == "RGB"
+    if wide_colour and fmt in ("PNG", "TIFF"):
+        _write_16bit(picture, fmt, target)
+        return
+    options: dict[str, object] = {}
+    if picture.icc_profile and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
+        options["icc_profile"] = picture.icc_profile
+    if picture.exif and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
+        options["exif"] = picture.exif
+    if fmt == "JPEG":
+        options.update(quality=JPEG_QUALITY, subsampling=0)
+    if fmt == "WEBP":
+        options.update(quality=JPEG_QUALITY)
+    _to_pil(picture, fmt, path).save(target, format=fmt, **options)
+
+
+def check_encodable(picture: Picture, path: str | Path) -> None:
+    """Encode a corner of the picture the way save_picture will, before any fitting: a format
+    that cannot take these pixels fails now, in one line, not after the whole fit."""
+    path = Path(path)
+    fmt = output_format(path)
+    corner = replace(
+        picture,
+        pixels=np.ascontiguousarray(picture.pixels[:8, :8]),
+        alpha=None if picture.alpha is None else np.ascontiguousarray(picture.alpha[:8, :8]),
+    )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnmarkWarning)  # save_picture will say it again
+            _encode(corner, fmt, path, io.BytesIO())
+    except (OSError, ValueError, KeyError, TypeError) as problem:
+        raise InputError(
+            f"{path}: cannot write this photo ({picture.mode}, {picture.pixels.dtype}) as {fmt} "
+            f"({problem}); choose another format, e.g. .png"
+        ) from None
 
 
 def save_picture(picture: Picture, path: str | Path) -> Path:
     """Write atomically: a temp file in the same folder, then rename over the target."""
     path = Path(path)
     fmt = output_format(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent
-    )
+    check_output(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(
+            prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent
+        )
+    except OSError as problem:
+        raise storage_error(path, problem) from None
     os.close(handle)
     temp = Path(temp_name)
     try:
-        wide_colour = picture.pixels.dtype == np.uint16 and picture.mode == "RGB"
-        if wide_colour and fmt in ("PNG", "TIFF"):
-            _write_16bit(picture, fmt, temp)
-        else:
-            options: dict[str, object] = {}
-            if picture.icc_profile and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
-                options["icc_profile"] = picture.icc_profile
-            if picture.exif and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
-                options["exif"] = picture.exif
-            if fmt == "JPEG":
-                options.update(quality=JPEG_QUALITY, subsampling=0)
-            if fmt == "WEBP":
-                options.update(quality=JPEG_QUALITY)
-            _to_pil(picture, fmt, path).save(temp, format=fmt, **options)
+        _encode(picture, fmt, path, temp)
         with open(temp, "rb") as stream:
             os.fsync(stream.fileno())
+        os.chmod(temp, new_file_mode(path))
         os.replace(temp, path)
+    except OSError as problem:
+        raise storage_error(path, problem) from None
+    except MemoryError:
+        raise StorageError(f"{path}: out of memory while encoding it") from None
     finally:
         temp.unlink(missing_ok=True)
     return path
