@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.core.blend import remove_with_mark
+from pipeline.core.blend import recover
 from pipeline.core.placement import Placement, locate, place, threshold
 from pipeline.core.restore import Observers, restore
 from pipeline.errors import InputError, NoMarkFound
@@ -58,6 +58,7 @@ class JobResult:
     route: Route
     placement: Placement | None = None  # template jobs: where the mark was found
     warnings: tuple[str, ...] = ()  # what the job warned about (each also raised as it came)
+    fitted: int | None = None  # template jobs: pixels the network filled (0: the inverse did all)
 
     def facts(self) -> dict:
         """What the ledger keeps about the job beyond its state."""
@@ -108,36 +109,43 @@ def run_job(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UnmarkWarning)
             if job.route is Route.TEMPLATE:
-                output, placement = _remove_template(job, settings, runtime, observers)
+                output, placement, fitted = _remove_template(job, settings, runtime, observers)
             else:
                 picture, hole = load_job(job, settings)
                 result = restore(picture, hole, settings, runtime, observers)
-                output, placement = save_picture(result, job.output), None
+                output, placement, fitted = save_picture(result, job.output), None, None
     finally:
         for warning in caught:  # passed on to whoever listens outside, failed job or not
             warnings.warn_explicit(warning.message, warning.category, warning.filename,
                                    warning.lineno)
     notes = tuple(str(w.message) for w in caught if issubclass(w.category, UnmarkWarning))
-    return JobResult(output, job.route, placement, notes)
+    return JobResult(output, job.route, placement, notes, fitted)
 
 
 def _remove_template(
     job: Job, settings: DipSettings, runtime: RunOptions, observers: Observers
-) -> tuple[Path, Placement]:
-    """Find the template in the job's image, recover the photo under it, write the result.
+) -> tuple[Path, Placement, int]:
+    """Find the template in the job's image, recover the photo under it, write the result;
+    also say how many pixels the network had to fill (0: the exact inverse did it all).
 
-    Raises NoMarkFound, writing nothing, when the mark is not there: an image without the mark
-    is never touched.
+    Raises NoMarkFound, writing nothing, when the mark is not there or the blend model does not
+    confirm it where it was found: an image without the mark is never touched.
     """
     picture = load_input(job, settings)
     mark = load_mark(job.template, channels=picture.pixels.shape[2])
-    placement = locate(mark, picture.as_float())
+    placement = locate(mark, picture.as_float(), picture.lossy)
     needed = threshold(mark, picture.size)
+    name = Path(job.template).name
     if placement.confidence < needed:
         raise NoMarkFound(
-            f"{job.image}: watermark {Path(job.template).name} not found (best match "
+            f"{job.image}: watermark {name} not found (best match "
             f"{placement.confidence:.2f} < {needed}); the image was left untouched"
         )
+    if placement.problem is not None:
+        raise NoMarkFound(
+            f"{job.image}: watermark {name} not found (best match at x={placement.left}, "
+            f"y={placement.top}: {placement.problem}); the image was left untouched"
+        )
     full = place(mark, placement, picture.size)
-    result = remove_with_mark(picture, full, settings, runtime, observers)
-    return save_picture(result, job.output), placement
+    result = recover(picture, full, settings, runtime, observers)
+    return save_picture(result.picture, job.output), placement, result.fitted

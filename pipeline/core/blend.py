@@ -1,9 +1,11 @@
 """The watermark model: a translucent mark blended over the photo, observed = a*W + (1-a)*photo.
 
-Template mode keeps what still shows through the mark: the generator is fitted to the blend over
-the whole footprint, then combined pixel by pixel with the closed-form inverse (J - aW)/(1 - a),
-each weighted by how much it can be trusted (the inverse amplifies file noise by 1/(1-a); the
-network misses fine detail). Where a is near 1 nothing shows through and the pixel is inpainted.
+Template mode does only the work that pays. Where the closed-form inverse (J - aW)/(1 - a) is
+exact (a lossless file, a translucent pixel the model explains) it is the answer, in
+milliseconds. The generator is fitted, on crops around them, only to the pixels that need it:
+near-opaque ones (nothing shows through: inpainted), unexplained ones (the inverse leaves
+[0, 1]: inpainted) and, in a lossy file, the visible ones, where the inverse amplifies the
+file's noise by 1/(1-a): there the fit is combined with the inverse by inverse variance.
 """
 
 from __future__ import annotations
@@ -14,12 +16,16 @@ import numpy as np
 from scipy import ndimage
 
 from pipeline.core.fit import Blend
-from pipeline.core.restore import Evidence, Observers, check_hole, composite, fill
+from pipeline.core.restore import Evidence, Observers, check_hole, fill, quantize
 from pipeline.io.imaging import Picture
 from pipeline.settings import DipSettings, RunOptions
 
 VISIBLE = 1.5 / 255  # below this opacity a template pixel changes nothing
 OPAQUE = 0.95  # above it, nothing of the photo shows through: inpaint
+# In a lossy file, from this opacity up the inverse's noise (x 1/(1-a) >= 1.25) is worth
+# fitting the network for: the JPEG q90 gt cases gained 0.1 dB over the inverse that way.
+LOSSY_FIT_ALPHA = 0.2
+WINDOW_MARGIN = 64  # px around the mark's box where its pixels are worked out
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,86 @@ def combine(
     return weight * inverse + (1 - weight) * network
 
 
+@dataclass(frozen=True)
+class Recovery:
+    """The photo recovered from under a mark, and how: `fitted` pixels came from the network
+    (0 where the closed-form inverse was exact everywhere and no network ran)."""
+
+    picture: Picture
+    fitted: int
+
+
+def needs_fit(image: np.ndarray, mark: Mark, lossy: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(trusted, fit): the pixels whose inverse the model explains, and those the network must
+    work on (opaque, unexplained, or noisy: a lossy file under a visible mark)."""
+    footprint = mark.alpha > VISIBLE
+    tolerance = TOLERANCE_LOSSY if lossy else TOLERANCE_LOSSLESS
+    trusted = footprint & (mark.alpha < OPAQUE) & ~unexplained(image, mark, tolerance)
+    fit = footprint & ~trusted
+    if lossy:
+        fit |= footprint & (mark.alpha >= LOSSY_FIT_ALPHA)
+    return trusted, fit
+
+
+def _window(footprint: np.ndarray, margin: int) -> tuple[slice, slice]:
+    rows, cols = np.nonzero(footprint.any(axis=1))[0], np.nonzero(footprint.any(axis=0))[0]
+    height, width = footprint.shape
+    return (slice(max(0, rows[0] - margin), min(height, rows[-1] + 1 + margin)),
+            slice(max(0, cols[0] - margin), min(width, cols[-1] + 1 + margin)))
+
+
+def recover(
+    picture: Picture,
+    mark: Mark,
+    settings: DipSettings,
+    runtime: RunOptions = RunOptions(),
+    observers: Observers = Observers(),
+) -> Recovery:
+    """Recover the photo under a placed, full-size mark. The blend model replaces mask mode's
+    aids (classic fill, held-out pixels): the fit of each crop is the network's alone. Only
+    the mark's box (and a margin) is worked on; no pixel outside its footprint changes."""
+    footprint = mark.alpha > VISIBLE
+    check_hole(footprint, picture.source)
+    box = _window(footprint, WINDOW_MARGIN)
+    local = Mark(alpha=mark.alpha[box], colour=mark.colour[(slice(None), *box)])
+    image = picture.pixels[box].astype(np.float32).transpose(2, 0, 1) / picture.max_value
+    trusted, fit = needs_fit(image, local, picture.lossy)
+    values = closed_form(image, local)
+    if fit.any():
+        values = np.where(fit, _fit(picture, mark, box, trusted, fit, settings, runtime,
+                                    observers), values)
+    pixels = picture.pixels.copy()
+    inside = pixels[box]
+    inside[footprint[box]] = quantize(values, pixels.dtype)[footprint[box]]
+    return Recovery(picture.with_pixels(pixels), int(fit.sum()))
+
+
+def _fit(
+    picture: Picture,
+    mark: Mark,
+    box: tuple[slice, slice],
+    trusted: np.ndarray,
+    fit: np.ndarray,
+    settings: DipSettings,
+    runtime: RunOptions,
+    observers: Observers,
+) -> np.ndarray:
+    """The network's fill of `fit` (window coordinates), mixed with the inverse where the
+    inverse is trusted. The fit runs on the whole picture's coordinates (crops around `fit`),
+    so snapshots and checkpoints see the whole picture."""
+    footprint = mark.alpha > VISIBLE
+    hole = np.zeros(picture.size, dtype=bool)
+    hole[box] = fit
+    untrusted = footprint.copy()
+    untrusted[box] &= ~trusted
+    weight = np.where(untrusted, 0.0, 1.0).astype(np.float32)
+    evidence = Evidence(weight=weight, blend=Blend(alpha=mark.alpha[None], colour=mark.colour))
+    network = fill(picture, hole, settings, evidence, runtime, observers)[(slice(None), *box)]
+    local = Mark(alpha=mark.alpha[box], colour=mark.colour[(slice(None), *box)])
+    image = picture.pixels[box].astype(np.float32).transpose(2, 0, 1) / picture.max_value
+    return combine(image, network, local, trusted & fit, picture.lossy)
+
+
 def remove_with_mark(
     picture: Picture,
     mark: Mark,
@@ -110,15 +196,5 @@ def remove_with_mark(
     runtime: RunOptions = RunOptions(),
     observers: Observers = Observers(),
 ) -> Picture:
-    """Recover the photo under a placed, full-size mark. The blend model replaces mask mode's
-    aids (classic fill, held-out pixels): the fit of each crop is the network's alone."""
-    footprint = mark.alpha > VISIBLE
-    check_hole(footprint, picture.source)
-    image = picture.as_float()
-    tolerance = TOLERANCE_LOSSY if picture.lossy else TOLERANCE_LOSSLESS
-    trusted = footprint & (mark.alpha < OPAQUE) & ~unexplained(image, mark, tolerance)
-    weight = np.where(footprint & ~trusted, 0.0, 1.0).astype(np.float32)
-    evidence = Evidence(weight=weight, blend=Blend(alpha=mark.alpha[None], colour=mark.colour))
-    network = fill(picture, footprint, settings, evidence, runtime, observers)
-    mixed = combine(image, network, mark, trusted, picture.lossy)
-    return composite(picture, footprint, mixed)
+    """recover(), the picture alone."""
+    return recover(picture, mark, settings, runtime, observers).picture
