@@ -1,0 +1,127 @@
+"""Template mode's speed against what it competes with, measured in the same run: the closed-form
+inverse on a lossless tiled case, placement of a 96 px logo on a 2816x1536 photo, and how close
+one DIP step of the default net comes to the CPU's peak. `python -m bench.speed` prints it."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+
+from bench.run import ROOT, table
+from pipeline import devices
+from pipeline.core.blend import Mark, closed_form, recover
+from pipeline.core.fit import FitInputs, Problem, _set_up, _step
+from pipeline.core.placement import Placement, _scaled, locate, place
+from pipeline.core.restore import quantize
+from pipeline.io.imaging import Picture
+from pipeline.io.marks import load_mark
+from pipeline.settings import DEFAULT
+
+SAMPLES = ROOT / "samples"
+PEAK_GFLOPS = 157.0  # this CPU, 2 cores, AVX2 FMA (FACTS.md)
+
+
+def _best_of(function, repeats: int = 3) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def _photo(size: tuple[int, int], name: str = "chelsea") -> np.ndarray:
+    photo = Image.open(SAMPLES / "clean" / f"{name}.png").convert("RGB")
+    photo = photo.resize(size[::-1], Image.Resampling.BICUBIC)
+    return np.asarray(photo, np.float32).transpose(2, 0, 1) / 255
+
+
+def _tiled(size: tuple[int, int]) -> Mark:
+    tight = load_mark(SAMPLES / "marks" / "logo-tight.png")
+    alpha = np.zeros(size, np.float32)
+    colour = np.zeros((3, *size), np.float32)
+    for top in range(6, size[0] - tight.size[0], 44):
+        for left in range(top % 60, size[1] - tight.size[1], 190):
+            rows, cols = slice(top, top + tight.size[0]), slice(left, left + tight.size[1])
+            alpha[rows, cols], colour[:, rows, cols] = tight.alpha, tight.colour
+    return Mark(alpha=alpha, colour=colour)
+
+
+def template_row() -> list[str]:
+    mark = _tiled((300, 300))
+    blended = mark.alpha * mark.colour + (1 - mark.alpha) * _photo((300, 300))
+    picture = Picture(pixels=quantize(blended, np.uint8), mode="RGB", source="tiled")
+    inverse = _best_of(lambda: quantize(closed_form(picture.as_float(), mark), np.uint8))
+    ours = _best_of(lambda: recover(picture, mark, DEFAULT))
+    fitted = recover(picture, mark, DEFAULT).fitted
+    return ["template mode vs closed-form inverse, 300x300 PNG, tiled mark",
+            f"{ours * 1000:.1f} ms vs {inverse * 1000:.1f} ms ({fitted} px fitted)",
+            f"{ours / inverse:.1f}x", "<= 3x"]
+
+
+def placement_row() -> list[str]:
+    tight = load_mark(SAMPLES / "marks" / "logo-tight.png")
+    logo = _scaled(tight, 96 / tight.size[1])
+    photo = _photo((1536, 2816))
+    placed = place(logo, Placement(1105, 2230, 1.3, 1.0), photo.shape[1:])
+    marked = quantize(placed.alpha * placed.colour + (1 - placed.alpha) * photo, np.uint8)
+    image = marked.transpose(2, 0, 1).astype(np.float32) / 255
+    seconds = _best_of(lambda: locate(logo, image), repeats=2)
+    found = locate(logo, image)
+    hit = abs(found.top - 1105) <= 2 and abs(found.left - 2230) <= 2 and found.problem is None
+    return ["placement, 96 px logo at 1.3x on a 2816x1536 photo", f"{seconds:.2f} s"
+            f" ({'found' if hit else 'MISSED'})", f"{seconds:.2f} s", "<= 1 s"]
+
+
+def _conv_flops(net: torch.nn.Module, shape: tuple[int, ...]) -> int:
+    """Multiply-adds x 2 of every convolution in one forward pass."""
+    total = 0
+
+    def count(module: torch.nn.Conv2d, _inputs: object, output: torch.Tensor) -> None:
+        nonlocal total
+        height, width = module.kernel_size
+        per_output = module.in_channels // module.groups * height * width
+        total += 2 * per_output * output.numel()
+
+    hooks = [m.register_forward_hook(count) for m in net.modules()
+             if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        net(torch.zeros(shape))
+    for hook in hooks:
+        hook.remove()
+    return total
+
+
+def step_row(height: int = 128, width: int = 288) -> list[str]:
+    device = devices.pick("cpu")
+    target = np.random.default_rng(0).random((3, height, width), dtype=np.float32)
+    inputs = FitInputs(target=target, weight=np.ones((1, height, width), np.float32))
+    model = _set_up(target.shape, DEFAULT, 0, device)
+    problem = Problem.on(inputs, device)
+    forward = _conv_flops(model.net, tuple(model.base_input.shape))
+    for step in range(3):  # warm-up
+        _step(model, problem, DEFAULT, step, device)
+    steps = 10
+    started = time.perf_counter()
+    for step in range(steps):
+        _step(model, problem, DEFAULT, step, device)
+    seconds = (time.perf_counter() - started) / steps
+    gflops = 3 * forward / seconds / 1e9  # backward costs about twice the forward
+    return [f"one DIP step, default net, {height}x{width} crop",
+            f"{seconds * 1000:.0f} ms, {3 * forward / 1e9:.2f} GFLOP",
+            f"{gflops:.1f} GFLOP/s ({gflops / PEAK_GFLOPS:.0%} of peak)",
+            f"peak {PEAK_GFLOPS:.0f} GFLOP/s"]
+
+
+def section() -> str:
+    rows = [template_row(), placement_row(), step_row()]
+    header = ["what", "measured", "ratio / rate", "target"]
+    return (f"### Template mode speed (torch threads: {torch.get_num_threads()})\n\n"
+            + table(header, rows))
+
+
+if __name__ == "__main__":
+    print(section())
