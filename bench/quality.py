@@ -1,4 +1,5 @@
-"""Hole PSNR and wall time of unmark's presets and classic inpainting on the ground-truth cases."""
+"""Hole PSNR, perceptual scores and wall time of unmark's presets and peer fills on the
+ground-truth cases."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import cv2
 import numpy as np
 from skimage.restoration import inpaint_biharmonic
 
+from bench.metrics import Quality, measure
+from pipeline.core.exemplar import exemplar_fill
 from pipeline.core.restore import restore
 from pipeline.io.imaging import Picture, load_mask, load_picture
 from pipeline.settings import DipSettings
@@ -64,6 +67,8 @@ class Score:
     case: str
     psnr: float
     seconds: float
+    quality: Quality | None = None
+    pixels: np.ndarray | None = None  # (H, W, C) uint8 result, for the sheets
 
 
 Method = Callable[[Case], np.ndarray]
@@ -80,6 +85,13 @@ def biharmonic(case: Case) -> np.ndarray:
     return (np.clip(filled, 0, 1) * 255).round().astype(np.uint8)
 
 
+def patchmatch(case: Case) -> np.ndarray:
+    """PatchMatch (pypatchmatch, patch radius 3) over the whole image: the exemplar peer."""
+    image = case.marked.as_float()
+    filled = exemplar_fill(image, case.hole, seed=0)
+    return (filled.transpose(1, 2, 0) * 255).round().astype(np.uint8)
+
+
 def dip(settings: DipSettings) -> Method:
     def run(case: Case) -> np.ndarray:
         return restore(case.marked, case.hole, settings).pixels
@@ -94,5 +106,18 @@ def score(method_name: str, method: Method, case: Case) -> Score:
     return Score(method_name, case.name, hole_psnr(result, case.clean, case.hole), seconds)
 
 
+def score_seen(method_name: str, method: Method, case: Case) -> Score:
+    """As `score`, with the perceptual numbers and the pixels kept for the sheet."""
+    started = time.perf_counter()
+    result = method(case)
+    seconds = time.perf_counter() - started
+    seen = measure(_as_float(result), _as_float(case.clean), case.hole)
+    return Score(method_name, case.name, seen.psnr, seconds, seen, result)
+
+
 def with_steps(settings: DipSettings, steps: int) -> DipSettings:
     return dataclasses.replace(settings, steps=steps)
+
+
+def _as_float(pixels: np.ndarray) -> np.ndarray:
+    return pixels.astype(np.float32).transpose(2, 0, 1) / 255

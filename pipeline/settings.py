@@ -59,6 +59,9 @@ class DipSettings:
     min_steps: int = 0
     seed: int = 0
     precision: str = "fp32"  # fp32 | bf16 (autocast): it changes the pixels, so it is hashed
+    # Mask mode's texture stage (core/texture.py): the fill's detail above this blur radius (px)
+    # comes from an exemplar fill, its broad shapes from the network. 0 = off.
+    texture_sigma: float = 0.0
 
     def with_overrides(self, **overrides: object) -> DipSettings:
         known = {f.name for f in dataclasses.fields(self)}
@@ -71,6 +74,9 @@ class DipSettings:
         """Hash of the fields that change the output pixels. Ledgers store it: the JSON must stay
         what it has always been (sorted asdict) for their records to stay current."""
         data = dataclasses.asdict(self)
+        for added_later, off in ADDED_WHEN_OFF.items():  # absent from hashes made before them
+            if data[added_later] == off:
+                del data[added_later]
         blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -84,10 +90,16 @@ class RunOptions:
     checkpoint_every: int = 0  # steps between checkpoints (0: none)
 
 
+# Fields added after ledgers existed, with the value that means "not used": left out of the
+# hash at that value, so presets that do not use them keep the fingerprints they had.
+ADDED_WHEN_OFF: dict[str, object] = {"texture_sigma": 0.0}
+
 REFERENCE = DipSettings(preset="reference")
 
-# Tuned on ../shared/data/gt for time to quality (bench/results.md): a narrow 4-level net on
-# crops with 24 px of context, self-validated against held-out pixels shaped like the hole.
+# Realistic fills on a CPU in seconds (bench/results.md): a narrow 4-level net on crops with 24 px
+# of context gives the fill's broad shapes (self-validated on held-out pixels shaped like the hole,
+# mixed with a biharmonic fill there); the texture stage puts back the fine detail from an
+# exemplar fill, so the result is not the smudge that squared error alone converges to.
 DEFAULT = DipSettings(
     preset="default",
     network=NetworkShape(
@@ -98,7 +110,7 @@ DEFAULT = DipSettings(
         separable=False,
         upsample="bilinear",
     ),
-    steps=300,
+    steps=100,
     lr=0.01,
     lr_floor=0.1,
     output_ema=0.9,
@@ -109,13 +121,32 @@ DEFAULT = DipSettings(
     prior_weight=0.1,
     patience=4,
     check_every=25,
-    min_steps=100,
+    min_steps=50,
+    texture_sigma=1.5,
 )
 
-# Fewer steps for previews and tests; same shape as the default.
-FAST = dataclasses.replace(DEFAULT, preset="fast", steps=100, min_steps=50)
+# Previews: the default with fewer steps.
+FAST = dataclasses.replace(DEFAULT, preset="fast", steps=40, min_steps=40)
 
-PRESETS: dict[str, DipSettings] = {s.preset: s for s in (DEFAULT, REFERENCE, FAST)}
+# When time is cheap (a GPU): a wider, deeper net, more context and more steps.
+QUALITY = dataclasses.replace(
+    DEFAULT,
+    preset="quality",
+    network=NetworkShape(
+        channels_down=(64,) * 5,
+        channels_up=(64,) * 5,
+        channels_skip=(8,) * 5,
+        input_depth=16,
+        separable=False,
+        upsample="bilinear",
+    ),
+    steps=600,
+    min_steps=200,
+    patience=6,
+    context=32,
+)
+
+PRESETS: dict[str, DipSettings] = {s.preset: s for s in (DEFAULT, QUALITY, FAST, REFERENCE)}
 
 
 def preset(name: str) -> DipSettings:

@@ -12,14 +12,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from scipy import ndimage
 from skimage.restoration import inpaint_biharmonic
 
 from pipeline.core.fit import FitInputs
+from pipeline.core.holdout import best_share, held_out
+from pipeline.core.texture import StructureFill, add_texture
 from pipeline.settings import DipSettings
-
-HOLDOUT_SHIFTS = (6, 12, 24, 48)
-MIN_HELD_OUT = 16
 
 
 class CropFill(Protocol):
@@ -47,49 +45,27 @@ def classic_fill(image: np.ndarray, unknown: np.ndarray) -> np.ndarray:
     return np.clip(filled, 0, 1).transpose(2, 0, 1).astype(np.float32)
 
 
-def held_out(unknown: np.ndarray, inside: np.ndarray) -> np.ndarray | None:
-    """Known pixels shaped like the hole: the hole shifted to where the pixels are known, clear of
-    the hole's edge. Of the shifts tried, the one that holds out the most pixels wins."""
-    near_hole = ndimage.binary_dilation(unknown, iterations=2)
-    allowed = inside & ~near_hole
-    best, best_count = None, 0
-    for distance in HOLDOUT_SHIFTS:
-        for dy, dx in ((distance, 0), (-distance, 0), (0, distance), (0, -distance)):
-            shifted = np.roll(unknown & inside, (dy, dx), axis=(0, 1)) & allowed
-            count = int(shifted.sum())
-            if count > best_count:
-                best, best_count = shifted, count
-    if best is None or best_count < MIN_HELD_OUT:
-        return None
-    return best
-
-
-def best_share(
-    network: np.ndarray, classic: np.ndarray, target: np.ndarray, holdout: np.ndarray
-) -> float:
-    """The mix weight of the classic fill that best predicts the held-out pixels (least squares,
-    clipped to [0, 1])."""
-    difference = (classic - network)[:, holdout]
-    residual = (target - network)[:, holdout]
-    denominator = float((difference**2).sum())
-    if denominator <= 0:
-        return 0.5
-    return float(np.clip((difference * residual).sum() / denominator, 0.0, 1.0))
-
-
 @dataclass(frozen=True)
 class MaskFill:
-    """One crop in mask mode: which known pixels are held out, and the classic fill that pulls
-    the hole while fitting and mixes into the result (each as `settings` asks)."""
+    """One crop in mask mode: which known pixels are held out, the classic fill that pulls the
+    hole while fitting and mixes into the network's fill, and the texture stage that puts fine
+    detail back (each as `settings` asks)."""
 
     inputs: FitInputs
     unknown: np.ndarray  # (H, W) bool: the hole
+    inside: np.ndarray  # (H, W) bool: not padding
     classic: np.ndarray | None  # (C, H, W) biharmonic fill
-    mix: bool  # settings.classic_mix
+    settings: DipSettings
+    seed: int
 
     @classmethod
     def plan(
-        cls, target: np.ndarray, weight: np.ndarray, inside: np.ndarray, settings: DipSettings
+        cls,
+        target: np.ndarray,
+        weight: np.ndarray,
+        inside: np.ndarray,
+        settings: DipSettings,
+        seed: int = 0,
     ) -> MaskFill:
         """`weight` (1, H, W): 0 in the hole and the padding; `inside` (H, W): not padding."""
         unknown = weight[0] <= 0
@@ -105,15 +81,36 @@ class MaskFill:
             prior=classic if settings.prior_weight > 0 else None,
             holdout=holdout[None] if holdout is not None else None,
         )
-        return cls(inputs, unknown, classic, settings.classic_mix)
+        return cls(inputs, unknown, inside, classic, settings, seed)
+
+    @property
+    def holdout(self) -> np.ndarray | None:
+        return self.inputs.holdout[0] if self.inputs.holdout is not None else None
 
     def finish(self, output: np.ndarray) -> np.ndarray:
+        """The network's fill, mixed and textured as the settings ask."""
+        structure = self.structure(output)
+        if self.settings.texture_sigma <= 0:
+            return structure.values
+        return add_texture(
+            structure, self.inputs.target, self.unknown, self.inside, self.holdout,
+            self.settings.texture_sigma, self.seed,
+        )
+
+    def structure(self, output: np.ndarray) -> StructureFill:
         """The network's fill mixed with the classic one, weighted by the held-out pixels."""
-        if not self.mix or self.classic is None:
-            return output
-        share = 0.5
-        holdout = self.inputs.holdout
-        if holdout is not None:
-            classic_on_holdout = classic_fill(self.inputs.target, self.unknown | holdout[0])
-            share = best_share(output, classic_on_holdout, self.inputs.target, holdout[0])
-        return (1 - share) * output + share * self.classic
+        holdout = self.holdout
+        on_holdout = output if holdout is not None else None
+        if self.settings.classic_mix and self.classic is not None:
+            share = 0.5
+            if holdout is not None:
+                classic_on_holdout = classic_fill(self.inputs.target, self.unknown | holdout)
+                share = best_share(output, classic_on_holdout, self.inputs.target, holdout)
+                on_holdout = (1 - share) * output + share * classic_on_holdout
+            output = (1 - share) * output + share * self.classic
+        target = self.inputs.target
+        values = np.where(self.unknown[None], output, target)
+        if on_holdout is not None:
+            on_holdout = np.where((self.unknown | holdout)[None], on_holdout, target)
+        return StructureFill(values=output if self.settings.texture_sigma <= 0 else values,
+                             on_holdout=on_holdout)

@@ -159,6 +159,10 @@ class RegionFit:
     count: int
 
     @property
+    def seed(self) -> int:
+        return self.settings.seed * 1000 + self.index
+
+    @property
     def steps_before(self) -> int:
         return self.index * self.settings.steps
 
@@ -179,7 +183,7 @@ class RegionFit:
             ))
         inside = np.zeros(weight.shape[1:], dtype=bool)
         inside[: self.crop.height, : self.crop.width] = True
-        return MaskFill.plan(target, weight, inside, self.settings)
+        return MaskFill.plan(target, weight, inside, self.settings, self.seed)
 
     def run(self, observers: Observers, on_snapshot: SnapshotCallback | None) -> np.ndarray:
         """The network output over the crop (C, h, w), padding removed."""
@@ -195,8 +199,7 @@ class RegionFit:
 
         crop_fill = self.plan()
         hooks = FitHooks(on_step=on_step, on_snapshot=on_snapshot, checkpointer=store)
-        seed = self.settings.seed * 1000 + self.index
-        result = fit(crop_fill.inputs, self.settings, self.runtime, seed, hooks)
+        result = fit(crop_fill.inputs, self.settings, self.runtime, self.seed, hooks)
         output = crop_fill.finish(result.output)
         output = np.ascontiguousarray(output[:, : self.crop.height, : self.crop.width])
         if store is not None:
