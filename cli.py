@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +25,8 @@ app = typer.Typer(
 )
 
 EXIT_INPUT = 2
+EXIT_FAILED = 1
+LOSSY_SUFFIXES = {".jpg", ".jpeg", ".webp"}
 
 
 @app.callback()
@@ -32,6 +37,46 @@ def unmark() -> None:
 def fail(message: str) -> None:
     console.error(message)
     raise typer.Exit(EXIT_INPUT)
+
+
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Whatever stops a command ends as one red line and an exit code, never a traceback
+    (UNMARK_TRACEBACK=1 shows the traceback of an unexpected one)."""
+    from click.exceptions import ClickException, Exit
+
+    try:
+        yield
+    except InputError as problem:
+        fail(str(problem))
+    except MemoryError:
+        console.error("out of memory: the photo (or its fit) needs more memory than is free")
+        raise typer.Exit(EXIT_FAILED) from None
+    except OSError as problem:
+        from pipeline.io.paths import describe
+
+        where = f"{problem.filename}: " if problem.filename else ""
+        console.error(f"{where}{describe(problem)}")
+        raise typer.Exit(EXIT_FAILED) from None
+    except (typer.Exit, typer.Abort, Exit, ClickException, KeyboardInterrupt):
+        raise
+    except Exception as problem:
+        if os.environ.get("UNMARK_TRACEBACK"):
+            raise
+        first = (str(problem).splitlines() or [""])[0]
+        console.error(f"unexpected {type(problem).__name__}: {first} (a bug: please report "
+                      "it; UNMARK_TRACEBACK=1 shows where)")
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+def note_lossy(outputs: list[Path]) -> None:
+    lossy = sorted({p.suffix.lower() for p in outputs} & LOSSY_SUFFIXES)
+    if lossy:
+        console.console.print(
+            f"note: {'/'.join(lossy)} output re-encodes the whole photo: only the marked pixels "
+            "change their content, but every pixel takes the codec's noise; write .png or .tif "
+            "to keep the others bit for bit", markup=False, soft_wrap=True,
+        )
 
 
 @app.command()
@@ -64,7 +109,7 @@ def remove(
     from pipeline.settings import RunOptions
     from pipeline.settings import preset as named_preset
 
-    try:
+    with one_line_errors():
         if (mask is None) == (template is None):
             raise InputError(f"{image}: give exactly one of --mask or --template")
         settings = named_preset(preset).with_overrides(steps=steps, seed=seed)
@@ -77,10 +122,9 @@ def remove(
                 snapshot=SnapshotFolder(snapshots, output).write if snapshots else None,
             )
             result = run_job(job, settings, runtime, observers)
-    except InputError as problem:
-        fail(str(problem))
     found = f" ({result.placement.describe()})" if result.placement else ""
     console.console.print(f"wrote {result.output}{found}", markup=False, soft_wrap=True)
+    note_lossy([result.output])
 
 
 @app.command()
@@ -94,10 +138,8 @@ def estimate(
     from pipeline.core.estimate import describe
     from pipeline.io.marks import estimate_folder
 
-    try:
+    with one_line_errors():
         mark = estimate_folder(folder, output)
-    except InputError as problem:
-        fail(str(problem))
     footprint = describe(mark)
     console.console.print(
         f"wrote {output}: footprint {footprint.pixels} px in a {footprint.width}x"
@@ -106,7 +148,6 @@ def estimate(
     )
 
 
-EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 ManifestArg = Annotated[Path, typer.Argument(help="The batch manifest (YAML).")]
 JsonOption = Annotated[
@@ -147,31 +188,31 @@ def run(
     from pipeline.batch.plan import Shard
     from pipeline.ui import board
 
-    try:
-        batch = load_manifest(manifest)
-        options = BatchOptions(
-            workers=workers,
-            devices=devices,
-            backend=backend,
-            scheduler=scheduler,
-            shard=Shard.parse(shard) if shard else None,
-            retry_failed=retry_failed,
-            checkpoint_every=checkpoint_every,
-            threads=threads,
-        )
-        with console.warnings_to_console(), board.BatchDisplay() as display:
-            summary = run_batch(batch, options, display)
-    except InputError as problem:
-        fail(str(problem))
-    except Interrupted as stop:
-        board.print_summary(stop.summary, as_json)
-        board.print_interrupted(stop.summary, str(manifest))
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    except Aborted as stop:
-        board.print_summary(stop.summary, as_json)
-        console.error(str(stop))
-        raise typer.Exit(EXIT_FAILED) from None
+    with one_line_errors():
+        try:
+            batch = load_manifest(manifest)
+            options = BatchOptions(
+                workers=workers,
+                devices=devices,
+                backend=backend,
+                scheduler=scheduler,
+                shard=Shard.parse(shard) if shard else None,
+                retry_failed=retry_failed,
+                checkpoint_every=checkpoint_every,
+                threads=threads,
+            )
+            with console.warnings_to_console(), board.BatchDisplay() as display:
+                summary = run_batch(batch, options, display)
+        except Interrupted as stop:
+            board.print_summary(stop.summary, as_json)
+            board.print_interrupted(stop.summary, str(manifest))
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Aborted as stop:
+            board.print_summary(stop.summary, as_json)
+            console.error(str(stop))
+            raise typer.Exit(EXIT_FAILED) from None
     board.print_summary(summary, as_json)
+    note_lossy([item.job.output for item in batch.jobs])
     raise typer.Exit(0 if summary.ok else EXIT_FAILED)
 
 
@@ -182,11 +223,9 @@ def status(manifest: ManifestArg, as_json: JsonOption = False) -> None:
     from pipeline.batch.manifest import load_manifest
     from pipeline.ui import board
 
-    try:
+    with one_line_errors():
         batch = load_manifest(manifest)
         statuses = batch_status(batch)
-    except InputError as problem:
-        fail(str(problem))
     board.print_status(batch, statuses, as_json)
 
 
@@ -196,10 +235,8 @@ def validate(manifest: ManifestArg) -> None:
     from pipeline.batch.manifest import check_inputs, load_manifest
     from pipeline.ui import board
 
-    try:
+    with one_line_errors():
         checks = check_inputs(load_manifest(manifest))
-    except InputError as problem:
-        fail(str(problem))
     board.print_checks(checks)
     raise typer.Exit(EXIT_FAILED if any(check.problem for check in checks) else 0)
 
@@ -221,11 +258,9 @@ def scaffold(
     """Write a manifest for the photos in IMAGES, pairing each with its mask."""
     from pipeline.batch import scaffold as scaffolding
 
-    try:
+    with one_line_errors():
         result = scaffolding.scaffold(images, output, masks, mask, template, preset)
         written = scaffolding.write(result, output, force)
-    except InputError as problem:
-        fail(str(problem))
     console.console.print(
         f"wrote {output}: {len(written.jobs)} job(s)", markup=False, soft_wrap=True
     )

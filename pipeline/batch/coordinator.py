@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -30,6 +31,7 @@ from pipeline.batch.states import JobState
 from pipeline.batch.worker import Outcome, Task, run_task, watch_coordinator
 from pipeline.errors import InputError
 from pipeline.io.checkpoints import CheckpointFolder, prune
+from pipeline.io.paths import check_folder_writable
 
 DEFAULT_CHECKPOINT_EVERY = 50
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
@@ -108,14 +110,16 @@ def _remove_partial_outputs(outputs: Iterable[Path]) -> None:
                     os.unlink(entry.path)
 
 
-def _outcomes(tasks: Iterator[Task], options: BatchOptions, workers: int) -> Iterator[Outcome]:
+def _outcomes(
+    tasks: Iterator[Task], options: BatchOptions, workers: int, temp: Path
+) -> Iterator[Outcome]:
     calls = (delayed(run_task)(task) for task in tasks)
     # One task per dispatch, and no more dispatched than there are workers: a job marked running
     # in the ledger is one a worker is really running.
     run = dict(return_as="generator_unordered", batch_size=1, pre_dispatch="n_jobs")
     if options.backend == "loky":
         watch = dict(initializer=watch_coordinator, initargs=(os.getpid(),))
-        with parallel_config(backend="loky", **watch):
+        with parallel_config(backend="loky", temp_folder=str(temp), **watch):
             yield from Parallel(n_jobs=workers, **run)(calls)
         return
     try:
@@ -132,6 +136,15 @@ def _outcomes(tasks: Iterator[Task], options: BatchOptions, workers: int) -> Ite
         ) from None
     with client, parallel_config(backend="dask"):
         yield from Parallel(n_jobs=-1, **run)(calls)
+
+
+def _fresh_temp(state: Path) -> Path:
+    """joblib's scratch folder, inside the state folder rather than /dev/shm, so a kill -9 leaves
+    nothing outside it; this run holds the lock, so whatever is there is stale."""
+    temp = state / "tmp"
+    shutil.rmtree(temp, ignore_errors=True)
+    temp.mkdir(parents=True, exist_ok=True)
+    return temp
 
 
 def _check(options: BatchOptions) -> None:
@@ -158,6 +171,7 @@ def run_batch(manifest: Manifest, options: BatchOptions, display: Display = Quie
     threads = options.threads or (max(1, _cores() // len(slots)) if local else None)
     state = ledger.state_dir(manifest.output)
     summary = Summary(str(manifest.path), str(manifest.output), workers=len(slots))
+    check_folder_writable(manifest.output)  # before any fit: outputs, ledger and lock go here
 
     with hold_lock(manifest.output, shard), \
             ledger.Ledger(state / ledger.ledger_name(shard)) as book:
@@ -174,7 +188,8 @@ def run_batch(manifest: Manifest, options: BatchOptions, display: Display = Quie
 
             with ProgressInbox(display) as inbox:
                 port = inbox.port if local or _is_loopback(options.scheduler) else None
-                for outcome in _outcomes(tasks(port), options, len(slots)):
+                temp = _fresh_temp(state)
+                for outcome in _outcomes(tasks(port), options, len(slots), temp):
                     finished = _record(book, planned[outcome.key], outcome)
                     summary.jobs.append(finished)
                     display.finished(finished)

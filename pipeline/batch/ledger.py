@@ -59,6 +59,22 @@ CREATE TABLE IF NOT EXISTS hashes (
 """
 
 
+def _empty_file(path: Path) -> bool:
+    """A zero-byte ledger (and no journal that could fill it) has lost what it knew."""
+    try:
+        return path.stat().st_size == 0 and not path.with_name(path.name + "-wal").exists()
+    except OSError:
+        return False
+
+
+def damaged(path: Path, why: str) -> InputError:
+    return InputError(
+        f"{path}: the ledger is damaged ({why}); nothing was run. Move it aside "
+        f"(mv {path} {path}.damaged) to start the batch over: outputs already written are "
+        "then redone"
+    )
+
+
 @dataclass(frozen=True)
 class Record:
     key: str
@@ -100,19 +116,29 @@ class Ledger:
         self.path = path
         self.readonly = readonly
         self._lock = threading.RLock()
+        if _empty_file(path):
+            raise damaged(path, "it is empty (0 bytes)")
         try:
             self._db = self._connect()
+            problems = [row[0] for row in self._db.execute("PRAGMA quick_check(3)")]
         except sqlite3.DatabaseError as problem:
-            raise InputError(
-                f"{path}: cannot open the ledger ({problem}); move it away to start the batch "
-                "from scratch"
-            ) from None
+            raise damaged(path, str(problem)) from None
+        if problems != ["ok"]:
+            self._db.close()
+            raise damaged(path, "; ".join(problems))
+
+    def _connect_readonly(self, how: str) -> sqlite3.Connection:
+        uri = f"{self.path.resolve().as_uri()}?{how}"
+        db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
 
     def _connect(self) -> sqlite3.Connection:
         if self.readonly:
-            db = sqlite3.connect(
-                f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
-            )
+            try:
+                db = self._connect_readonly("mode=ro")
+            except sqlite3.OperationalError:  # a folder we may not write: no WAL index either
+                db = self._connect_readonly("immutable=1")
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -154,9 +180,12 @@ class Ledger:
         )
 
     def records(self) -> dict[str, Record]:
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM jobs").fetchall()
-        return {row["key"]: Record.from_row(row) for row in rows}
+        try:
+            with self._lock:
+                rows = self._db.execute("SELECT * FROM jobs").fetchall()
+            return {row["key"]: Record.from_row(row) for row in rows}
+        except (sqlite3.DatabaseError, ValueError, TypeError) as problem:
+            raise damaged(self.path, str(problem)) from None
 
     def events(self, key: str | None = None) -> list[Event]:
         query, args = "SELECT key, state, at, detail FROM events", ()
@@ -252,7 +281,7 @@ def read_all(output: Path, skip: str | None = None) -> dict[str, tuple[Record, b
             with Ledger(path, readonly=True) as ledger:
                 records = ledger.records()
         except sqlite3.Error as problem:
-            raise InputError(f"{path}: cannot read the ledger ({problem})") from None
+            raise damaged(path, str(problem)) from None
         for key, record in records.items():
             if key not in merged or merged[key][0].updated < record.updated:
                 merged[key] = (record, running)

@@ -8,6 +8,7 @@ so `catalogue/**/*.jpg` keeps its subfolders and two `a.jpg` in different folder
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 import re
@@ -26,10 +27,12 @@ from pipeline.batch.schema import (
 from pipeline.core.restore import check_hole
 from pipeline.errors import InputError
 from pipeline.io.imaging import IMAGE_SUFFIXES, UnmarkWarning, load_picture, warn
+from pipeline.io.paths import check_inside
 from pipeline.job import Job, check_output_path, load_job
 from pipeline.settings import DipSettings, RunOptions
 
 GLOB_MAGIC = re.compile(r"[*?[]")
+MAX_MATCHES = 1_000_000  # a glob that finds more is a mistake (or a loop), not a batch
 # An output keeps its input's name, so only formats we can write (IMAGE_SUFFIXES) are images.
 
 
@@ -64,17 +67,56 @@ def _inside(path: str, folder: str) -> bool:
     return os.path.commonpath([path, folder]) == folder
 
 
+def _match_parts(pattern: list[str], parts: list[str]) -> bool:
+    """fnmatch, part by part, where a `**` part stands for any number of folders."""
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":
+        return any(_match_parts(pattern[1:], parts[skip:]) for skip in range(len(parts) + 1))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], pattern[0]) and _match_parts(
+        pattern[1:], parts[1:]
+    )
+
+
+def _walk_glob(root: str, pattern: str) -> list[str]:
+    """Files under `root` matching `pattern` (relative to root, `**` for any depth), without
+    following symlinked folders (two `up -> ..` links would make the walk endless), hidden
+    folders skipped, each real file once."""
+    wanted = Path(pattern).parts
+    found: dict[str, str] = {}
+    for here, folders, files in os.walk(root, followlinks=False):
+        folders[:] = sorted(f for f in folders if not f.startswith("."))
+        below = Path(os.path.relpath(here, root)).parts if here != root else ()
+        for name in files:
+            if _match_parts(list(wanted), [*below, name]):
+                found.setdefault(os.path.realpath(os.path.join(here, name)),
+                                 os.path.join(here, name))
+        if len(found) > MAX_MATCHES:
+            raise InputError(f"{os.path.join(root, pattern)}: matches more than {MAX_MATCHES} "
+                             "files; narrow the pattern")
+    return sorted(found.values())
+
+
+def _glob(folder: str, images: str) -> list[str]:
+    root = _glob_root(folder, images)
+    if "**" not in Path(images).parts:
+        pattern = os.path.normpath(os.path.join(glob.escape(folder), images))
+        unique = {os.path.realpath(path): path for path in sorted(glob.glob(pattern))}
+        return sorted(unique.values())
+    rest = os.path.relpath(os.path.normpath(os.path.join(folder, images)), root)
+    return _walk_glob(root, rest)
+
+
 def _candidates(folder: str, entry: Entry, output: str) -> tuple[str, list[str]]:
     """(glob root, image paths) of one entry, before masks are taken out."""
     if entry.image is not None:
         image = os.path.normpath(os.path.join(folder, entry.image))
         return os.path.dirname(image), [image]
     root = _glob_root(folder, entry.images)
-    pattern = os.path.normpath(os.path.join(glob.escape(folder), entry.images))
     # Earlier results can only be matched when the output folder lies below the glob's folder.
     skip_output = output != root and _inside(output, root)
     found = []
-    for path in sorted(glob.glob(pattern, recursive=True)):
+    for path in _glob(folder, entry.images):
         below = os.path.relpath(path, root)
         if (
             os.path.isfile(path)
@@ -157,10 +199,39 @@ def load_manifest(path: str | Path) -> Manifest:
             )
             try:
                 check_output_path(job)
+                check_inside(target, Path(output))
             except InputError as problem:
                 raise source.error(("output",), str(problem)) from None
             jobs.append(BatchJob(key, job, settings, source.line(("jobs", index)), index, runtime))
+    _check_outputs(source, Path(output), jobs)
     return Manifest(path=path, output=Path(output), jobs=tuple(jobs))
+
+
+def _identity(path: Path) -> object:
+    """One key per file on disk: hard links and symlinks to it share it."""
+    try:
+        stat = path.stat()
+        return stat.st_dev, stat.st_ino
+    except OSError:
+        return os.path.realpath(path)
+
+
+def _check_outputs(source: Source, output: Path, jobs: list[BatchJob]) -> None:
+    """No job writes over any job's input (a mask folder given as `output:`, say)."""
+    if output.exists() and not output.is_dir():
+        raise source.error(("output",), f"{output} is a file, not a folder")
+    inputs: dict[object, tuple[str, Path]] = {}
+    for item in jobs:
+        job = item.job
+        for role, side in (("image", job.image), ("mask", job.mask), ("template", job.template)):
+            if side is not None and side != AUTO_TEMPLATE:
+                inputs.setdefault(_identity(side), (role, side))
+    for item in jobs:
+        clash = inputs.get(_identity(item.job.output))
+        if clash is not None:
+            raise source.error(("output",), f"{item.job.output} would overwrite the input "
+                               f"{clash[0]} {clash[1]}; choose an output folder apart from the "
+                               "inputs")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from pipeline.batch.report import Summary, report
 from pipeline.batch.states import JobState
 from pipeline.errors import InputError
 from pipeline.io.checkpoints import folder_for
+from pipeline.io.paths import intact
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,9 @@ def judge(item: BatchJob, record: Record | None, hasher: Hasher, running: bool) 
                        input_hash, settings_hash, record)
     if record.state == JobState.DONE and not item.job.output.is_file():
         return Verdict(JobState.PENDING, "output missing", input_hash, settings_hash, record)
+    if record.state == JobState.DONE and not intact(item.job.output):
+        return Verdict(JobState.PENDING, "output damaged (it does not decode)", input_hash,
+                       settings_hash, record)
     return Verdict(record.state, record.reason, input_hash, settings_hash, record)
 
 

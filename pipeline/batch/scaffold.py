@@ -11,7 +11,8 @@ from pathlib import Path
 import yaml
 
 from pipeline.batch.manifest import AUTO_TEMPLATE, IMAGE_SUFFIXES, Manifest, load_manifest
-from pipeline.errors import InputError
+from pipeline.errors import InputError, StorageError
+from pipeline.io.paths import new_file_mode, storage_error
 
 MASK_TAGS = ("", "_mask", "-mask", ".mask")  # tried in this order
 
@@ -151,12 +152,20 @@ def write(result: Scaffold, manifest: Path, force: bool = False) -> Manifest:
     """Write the manifest (atomically) and read it back, as `unmark run` will."""
     if manifest.exists() and not force:
         raise InputError(f"{manifest}: already exists (pass --force to replace it)")
-    manifest.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{manifest.name}.", dir=manifest.parent)
+    if manifest.is_dir():
+        raise StorageError(f"{manifest}: is a folder; give the manifest a file name (.yaml)")
+    try:
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(prefix=f".{manifest.name}.", dir=manifest.parent)
+    except OSError as problem:
+        raise storage_error(manifest, problem) from None
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(result.text)
+        os.chmod(temp, new_file_mode(manifest))
         os.replace(temp, manifest)
+    except OSError as problem:
+        raise storage_error(manifest, problem) from None
     finally:
         Path(temp).unlink(missing_ok=True)
     return load_manifest(manifest)

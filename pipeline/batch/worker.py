@@ -124,6 +124,9 @@ def _run(task: Task) -> Outcome:
             info = run_job(task.job, task.settings, runtime, observers).facts()
         except InputError as problem:
             error = str(problem)
+        except MemoryError:
+            error = (f"{task.job.image}: out of memory (the photo and its fit do not fit in "
+                     "this worker's memory; try fewer --workers)")
         except Exception as problem:  # a bug or a device fault fails this job, not the batch
             error = f"{type(problem).__name__}: {problem}".strip()
             trace = traceback.format_exc()

@@ -20,7 +20,11 @@ import numpy as np
 import torch
 
 from pipeline.core.fit import FitCheckpoint, FitState
+from pipeline.errors import StorageError
 from pipeline.io.imaging import UnmarkWarning
+from pipeline.io.paths import storage_error
+
+LOW_SPACE = 1 << 20  # bytes free below which a failed write is put down to a full disk
 
 NUMPY_KEYS = "numpy_keys"  # tensors that were handed over as numpy arrays
 RESULT = "result"  # a finished region's output
@@ -116,16 +120,30 @@ class RegionCheckpoint:
             for k, v in state.items()
         }
         payload[NUMPY_KEYS] = arrays  # tensors and plain values only: weights_only can load it
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(temp, "wb") as stream:
                 torch.save(payload, stream)
                 stream.flush()
                 os.fsync(stream.fileno())
             os.replace(temp, self.path)
+        except OSError as problem:
+            raise storage_error(self.path, problem, "writing the checkpoint") from None
+        except RuntimeError as problem:  # torch's writer wraps the OSError in its own words
+            if "writ" not in str(problem).lower():
+                raise
+            raise StorageError(f"{self.path}: {_why_unwritable(self.path.parent)} while "
+                               "writing the checkpoint") from None
         finally:
             temp.unlink(missing_ok=True)
+
+
+def _why_unwritable(folder: Path) -> str:
+    try:
+        return "disk full" if shutil.disk_usage(folder).free < LOW_SPACE else "write failed"
+    except OSError:
+        return "write failed"
 
 
 class CheckpointFolder:

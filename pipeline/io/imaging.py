@@ -334,3 +334,4 @@ def save_picture(picture: Picture, path: str | Path) -> Path:
     finally:
         temp.unlink(missing_ok=True)
     return path
+

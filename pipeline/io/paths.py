@@ -9,6 +9,8 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from PIL import Image
+
 from pipeline.errors import InputError, StorageError
 
 
@@ -102,3 +104,20 @@ def check_inside(path: Path, folder: Path) -> None:
     if os.path.commonpath([real, real_folder]) != real_folder:
         raise InputError(f"{path}: a symlink inside {folder} leads out of it (to {real}); "
                          "refusing to write there")
+
+
+def intact(path: Path) -> bool:
+    """Does a written output still decode to the end? (A truncated file is not done.)"""
+    try:
+        with Image.open(path) as image:
+            if image.format == "JPEG":
+                with open(path, "rb") as stream:
+                    stream.seek(-2, os.SEEK_END)
+                    return stream.read(2) == b"\xff\xd9"  # JPEG's end-of-image marker
+            if image.format == "PNG":
+                image.verify()  # every chunk's CRC, through to IEND; no decompression
+            else:
+                image.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return False
+    return True

@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 import pytest
-from batchkit import standard
+from batchkit import photo, standard
 
 from pipeline.batch import hashing, ledger, locks, plan
 from pipeline.batch.manifest import BatchJob, load_manifest
@@ -63,6 +63,8 @@ def test_judge_skips_only_unchanged_work(batch, tmp_path: Path) -> None:
     assert verdict(item, done).state == "pending"  # no output file yet
     item.job.output.parent.mkdir(parents=True)
     item.job.output.write_bytes(b"x")
+    assert verdict(item, done).reason == "output damaged (it does not decode)"
+    photo(item.job.output)
     assert verdict(item, done).state == "done"
 
     more_steps = dataclasses.replace(item, settings=item.settings.with_overrides(steps=11))
@@ -139,5 +141,5 @@ def test_readers_merge_ledgers_while_a_run_writes(batch) -> None:
 def test_a_damaged_ledger_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite"
     path.write_bytes(b"this is not a database, not even close" * 100)
-    with pytest.raises(InputError, match="cannot open the ledger"):
+    with pytest.raises(InputError, match="the ledger is damaged .*Move it aside"):
         ledger.Ledger(path)
