@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from batchkit import manifest, mask, photo, tiny_settings
 from PIL import Image
 from typer.testing import CliRunner
@@ -34,6 +35,15 @@ def one_line(run, code: int, text: str) -> None:
 
 def snapshot(*paths: Path) -> dict[Path, bytes]:
     return {path: path.read_bytes() for path in paths}
+
+
+def photos_batch(root: Path, settings: str, mask_pattern: str) -> Path:
+    """A manifest over root/photos/*.png with these settings and mask pattern."""
+    body = {"version": 1, "output": "out", "jobs": [{"images": "photos/*.png",
+                                                      "mask": mask_pattern}]}
+    path = root / "batch.yaml"
+    path.write_text(yaml.safe_dump(body) + f"settings: {settings}\n")
+    return path
 
 
 @pytest.fixture
@@ -184,14 +194,7 @@ def test_batch_settings_are_validated(tmp_path: Path) -> None:  # item 8
         "lr: .nan": "not a finite number",
     }
     for setting, message in bad.items():
-        path = manifest(tmp_path, f"""
-            version: 1
-            output: out
-            settings: {{{setting}}}
-            jobs:
-              - images: photos/*.png
-                mask: masks/{{stem}}.png
-        """)
+        path = photos_batch(tmp_path, f"{{{setting}}}", "masks/{stem}.png")
         for command in ("validate", "run", "status"):
             one_line(unmark(command, path), 2, message)
     assert not (tmp_path / "out").exists()
@@ -201,14 +204,7 @@ def test_batch_settings_are_validated(tmp_path: Path) -> None:  # item 8
                                      "{stem!r:>{name}}", "{0}", "{}", "{stem.upper}"])
 def test_mask_patterns_are_plain_fields_only(tmp_path: Path, pattern: str) -> None:  # item 8
     photo(tmp_path / "photos/a.png")
-    path = manifest(tmp_path, f"""
-        version: 1
-        output: out
-        settings: {tiny_settings(2)}
-        jobs:
-          - images: photos/*.png
-            mask: "masks/{pattern}.png"
-    """)
+    path = photos_batch(tmp_path, tiny_settings(2), f"masks/{pattern}.png")
     run = unmark("validate", path)
     assert run.exit_code == 2 and "jobs[0].mask" in run.stderr, run.stderr
 
