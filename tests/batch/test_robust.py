@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from batchkit import folder, manifest, photo, standard, tiny_settings
+import yaml
+from batchkit import folder, photo, standard, tiny_settings
 from typer.testing import CliRunner
 
 import cli
@@ -29,6 +30,13 @@ def unmark(*args: object):
     return CliRunner().invoke(cli.app, [str(a) for a in args])
 
 
+def batch(root: Path, output: str, images: str, mask: str) -> Path:
+    body = {"version": 1, "output": output, "jobs": [{"images": images, "mask": mask}]}
+    path = root / "batch.yaml"
+    path.write_text(yaml.safe_dump(body) + f"settings: {tiny_settings(2)}\n")
+    return path
+
+
 def contents(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
             if p.is_file() and ".unmark" not in p.parts}
@@ -36,14 +44,7 @@ def contents(root: Path) -> dict[str, bytes]:
 
 def test_an_output_folder_holding_the_masks_is_refused(tmp_path: Path) -> None:  # item 1
     folder(tmp_path, 2)
-    path = manifest(tmp_path, f"""
-        version: 1
-        output: masks
-        settings: {tiny_settings(2)}
-        jobs:
-          - images: photos/*.png
-            mask: masks/{{stem}}.png
-    """)
+    path = batch(tmp_path, "masks", "photos/*.png", "masks/{stem}.png")
     before = contents(tmp_path)
     for command in ("validate", "run", "status"):
         run = unmark(command, path, *(FAST if command == "run" else ()))
@@ -59,14 +60,7 @@ def test_symlink_loops_do_not_hang_or_multiply_jobs(tmp_path: Path) -> None:  # 
     os.symlink("..", tmp_path / "photos" / "up2")
     (tmp_path / "photos" / "sub").mkdir()
     os.symlink("../p0.png", tmp_path / "photos" / "sub" / "again.png")  # the same file twice
-    path = manifest(tmp_path, f"""
-        version: 1
-        output: out
-        settings: {tiny_settings(2)}
-        jobs:
-          - images: photos/**/*.png
-            mask: masks/p0.png
-    """)
+    path = batch(tmp_path, "out", "photos/**/*.png", "masks/p0.png")
     started = time.monotonic()
     jobs = load_manifest(path).jobs
     assert time.monotonic() - started < 10
@@ -81,14 +75,7 @@ def test_a_symlinked_subfolder_of_the_output_is_refused(tmp_path: Path) -> None:
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "out").mkdir()
     os.symlink(tmp_path / "elsewhere", tmp_path / "out" / "sub")
-    path = manifest(tmp_path, f"""
-        version: 1
-        output: out
-        settings: {tiny_settings(2)}
-        jobs:
-          - images: photos/**/*.png
-            mask: masks/{{stem}}.png
-    """)
+    path = batch(tmp_path, "out", "photos/**/*.png", "masks/{stem}.png")
     run = unmark("validate", path)
     assert run.exit_code == 2 and "leads out of it" in run.stderr, run.stderr
     assert not list((tmp_path / "elsewhere").iterdir())
