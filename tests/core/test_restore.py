@@ -26,7 +26,9 @@ def test_fill_keeps_size_and_every_pixel_outside_the_mask(photo_and_mask, tiny_s
 
 
 def test_known_case_is_filled_at_least_as_well_as_biharmonic(tiny_settings):
-    """The hole of a real photo, filled from its surroundings, against the truth."""
+    """The hole of a real photo, filled from its surroundings, against the truth. The structure
+    (texture stage off) matches biharmonic on squared error; the texture it adds back costs at
+    most 1 dB of it (detail that is not where the truth has it counts twice in squared error)."""
     truth = np.asarray(sample_photo("chelsea", (96, 64)))
     hole = np.zeros(truth.shape[:2], dtype=bool)
     hole[28:36, 20:76] = True  # a text-line-like stroke
@@ -34,13 +36,17 @@ def test_known_case_is_filled_at_least_as_well_as_biharmonic(tiny_settings):
     marked[hole] = 250
     picture = load_picture_from(marked)
     settings = dataclasses.replace(tiny_settings, steps=150)
-    result = restore(picture, hole, settings)
     flat = marked.copy()
     flat[hole] = truth[~hole].mean(axis=0).round()
     classic = (classic_fill(picture.as_float(), hole).transpose(1, 2, 0) * 255).round()
-    dip_psnr = hole_psnr(result.pixels, truth, hole)
-    assert dip_psnr > hole_psnr(flat, truth, hole) + 2
-    assert dip_psnr > hole_psnr(classic, truth, hole) - 0.5
+    classic_psnr = hole_psnr(classic, truth, hole)
+    structure = restore(picture, hole, dataclasses.replace(settings, texture_sigma=0.0))
+    structure_psnr = hole_psnr(structure.pixels, truth, hole)
+    assert structure_psnr > hole_psnr(flat, truth, hole) + 2
+    assert structure_psnr > classic_psnr - 0.5
+    textured_psnr = hole_psnr(restore(picture, hole, settings).pixels, truth, hole)
+    assert textured_psnr > hole_psnr(flat, truth, hole) + 1
+    assert textured_psnr > classic_psnr - 1.0
 
 
 def test_same_seed_same_output(photo_and_mask, tiny_settings):
