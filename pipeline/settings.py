@@ -62,6 +62,9 @@ class DipSettings:
     # Mask mode's texture stage (core/texture.py): the fill's detail above this blur radius (px)
     # comes from an exemplar fill, its broad shapes from the network. 0 = off.
     texture_sigma: float = 0.0
+    # Mask mode: estimate a translucent mark's colour and opacity inside the mask and give back
+    # the photo that shows through (core/separate.py); opaque marks are still inpainted.
+    separate: bool = False
 
     def with_overrides(self, **overrides: object) -> DipSettings:
         known = {f.name for f in dataclasses.fields(self)}
@@ -92,7 +95,7 @@ class RunOptions:
 
 # Fields added after ledgers existed, with the value that means "not used": left out of the
 # hash at that value, so presets that do not use them keep the fingerprints they had.
-ADDED_WHEN_OFF: dict[str, object] = {"texture_sigma": 0.0}
+ADDED_WHEN_OFF: dict[str, object] = {"texture_sigma": 0.0, "separate": False}
 
 REFERENCE = DipSettings(preset="reference")
 
@@ -123,6 +126,7 @@ DEFAULT = DipSettings(
     check_every=25,
     min_steps=50,
     texture_sigma=1.5,
+    separate=True,
 )
 
 # Previews: the default with fewer steps.

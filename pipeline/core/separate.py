@@ -1,0 +1,175 @@
+"""Mask mode for translucent marks: the painted area says "the mark is somewhere in here", not
+"throw these pixels away". Inside it, the mark's colour and matte (opacity per pixel) are
+estimated from the one image, so template mode's blend model (core/blend.py) can give back the
+photo that shows through; an opaque mark is left to the regular inpainting.
+
+The estimate, single image (after Dekel et al., CVPR 2017, where a folder does this job):
+- B, the photo under the mask, first guessed by a biharmonic fill from the ring around it;
+- the colour W: most marks are one colour, read as a robust extreme of the pixels the mark
+  moves most (brightest when it brightens, darkest when it darkens);
+- the opacity a0 of its body: the median of the per-pixel least squares of J - B = a (W - B);
+- which pixels carry it: per pixel, is J closer to B as it is, or once un-blended with (a0, W)?
+  Pixels decided with a wide margin become known, B is refilled from them, and the rest are
+  decided again (the known set grows; the fill's error shrinks with the gaps it must bridge);
+- the matte's soft edge (antialiasing) from the least squares against B refilled across it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from pipeline.core.blend import OPAQUE, VISIBLE, Mark
+from pipeline.core.mask_fill import classic_fill
+
+MARGIN = 8  # px of known ring around the mask's box used to guess the photo under it
+STRONG = 0.7  # quantile of |J - B|: the pixels the mark moves most set its colour and polarity
+GREY_SPREAD = 0.06  # channels of the colour closer than this: a grey mark (white, black, grey)
+ROUNDS = 4  # rounds of decide -> grow the known set -> refill
+EDGE = 2  # px either side of the matte's edge where the opacity is worked out per pixel
+# Routing: above this mean opacity nothing useful shows through (an opaque mark), and with fewer
+# marked pixels than this share of the mask there is no mark to separate: inpaint instead.
+# A mask painted on a photo without a mark also "finds" one (the fill's errors look like a
+# faint mark on a fifth to a quarter of it): the mark must cover a good share of its mask and
+# un-blending must bring its pixels much closer to the fill than they were.
+MAX_OPACITY = 0.9
+MIN_FOOTPRINT = 0.35
+MIN_GAIN = 0.35
+MIN_CONTRAST = 0.02  # |W - B| below this: the mark cannot be told from the photo
+
+
+@dataclass(frozen=True)
+class Separation:
+    """The mark estimated inside a mask, full size (opacity 0 outside the mask)."""
+
+    mark: Mark
+    opacity: float  # mean opacity over the pixels the mark covers (0 when none)
+    covered: float  # share of the mask's pixels the mark covers
+    gain: float = 0.0  # how much closer to the fill un-blending brings the covered pixels
+
+    @property
+    def separable(self) -> bool:
+        """Worth un-blending: the mark is there and the photo shows through it."""
+        return (self.covered >= MIN_FOOTPRINT and self.gain >= MIN_GAIN
+                and self.opacity <= MAX_OPACITY)
+
+
+def _box(hole: np.ndarray, margin: int) -> tuple[slice, slice]:
+    rows, cols = np.nonzero(hole.any(axis=1))[0], np.nonzero(hole.any(axis=0))[0]
+    height, width = hole.shape
+    return (slice(max(0, rows[0] - margin), min(height, rows[-1] + 1 + margin)),
+            slice(max(0, cols[0] - margin), min(width, cols[-1] + 1 + margin)))
+
+
+def least_squares_alpha(image: np.ndarray, under: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """Per pixel, the opacity a that best explains image - under = a (colour - under) over the
+    channels, clipped to [0, 1]."""
+    towards = colour - under
+    alpha = ((image - under) * towards).sum(axis=0) / ((towards**2).sum(axis=0) + 1e-3)
+    return np.clip(alpha, 0, 1).astype(np.float32)
+
+
+def unblend(image: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    alpha = np.minimum(alpha, OPAQUE)[None]
+    return np.clip((image - alpha * colour) / (1 - alpha), 0, 1)
+
+
+def estimate_colour(image: np.ndarray, under: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """The mark's colour (C,): an extreme of the pixels it moves most, grey when the channels
+    agree. A brightening mark is at least as bright as what it covers, a darkening one at most."""
+    moved = (image - under).mean(axis=0)
+    strong = hole & (np.abs(moved) >= np.quantile(np.abs(moved[hole]), STRONG))
+    brightens = np.median(moved[strong]) >= 0
+    colour = np.quantile(image[:, strong], 0.99 if brightens else 0.01, axis=1)
+    if np.ptp(colour) < GREY_SPREAD:
+        colour = np.full_like(colour, colour.mean())
+    return colour.astype(np.float32)
+
+
+def estimate_opacity(image: np.ndarray, under: np.ndarray, colour: np.ndarray,
+                     hole: np.ndarray) -> float:
+    """The opacity of the mark's body: the median least-squares opacity of its clearly marked
+    pixels (median-filtered: the fill's error is noise at pixel scale)."""
+    alpha = ndimage.median_filter(least_squares_alpha(image, under, colour) * hole, 5)
+    body = hole & (alpha >= 0.5 * np.quantile(alpha[hole], 0.9))
+    return float(np.median(alpha[body])) if body.any() else 0.0
+
+
+def cover(image: np.ndarray, hole: np.ndarray, opacity: float, colour: np.ndarray) -> np.ndarray:
+    """Which pixels of the hole carry the mark (bool): each is the hypothesis (marked or not)
+    whose photo is closer to the fill B; the clear-cut ones join the known pixels, B is refilled
+    from them, and the others are decided again."""
+    marked_photo = unblend(image, np.full(hole.shape, opacity, np.float32), colour)
+    known, values = ~hole, image
+    marked = np.zeros_like(hole)
+    for _ in range(ROUNDS):
+        under = classic_fill(values, ~known)
+        margin = np.abs(image - under).sum(axis=0) - np.abs(marked_photo - under).sum(axis=0)
+        marked = np.where(known & hole, marked, margin > 0) & hole
+        marked = ndimage.median_filter(marked.astype(np.uint8), 3) > 0
+        open_ = hole & ~known
+        if not open_.any():
+            break
+        clear = hole & (np.abs(margin) > np.quantile(np.abs(margin[open_]), 0.5))
+        known = known | (clear & ~_edge(marked, EDGE))
+        values = np.where((known & marked)[None], marked_photo, image)
+    return marked
+
+
+def _edge(marked: np.ndarray, width: int) -> np.ndarray:
+    return (ndimage.binary_dilation(marked, iterations=width)
+            & ~ndimage.binary_erosion(marked, iterations=width))
+
+
+def matte(image: np.ndarray, hole: np.ndarray, marked: np.ndarray, opacity: float,
+          colour: np.ndarray) -> np.ndarray:
+    """The opacity per pixel: the body's opacity inside, 0 outside, and across the edge the
+    least squares against the photo refilled from both sides of it."""
+    edge = _edge(marked, EDGE) & hole
+    body = unblend(image, np.full(hole.shape, opacity, np.float32), colour)
+    values = np.where(marked[None], body, image)
+    under = classic_fill(values, edge)
+    soft = np.minimum(least_squares_alpha(image, under, colour), opacity * 1.1)
+    alpha = np.where(edge, soft, opacity * marked) * hole
+    return alpha.astype(np.float32)
+
+
+def separate(image: np.ndarray, hole: np.ndarray) -> Separation:
+    """Estimate the mark inside `hole` (bool H x W) of `image` ((C, H, W) floats in [0, 1])."""
+    channels, height, width = image.shape
+    empty = Separation(Mark(np.zeros((height, width), np.float32),
+                            np.zeros((channels, height, width), np.float32)), 0.0, 0.0)
+    if not hole.any() or hole.all():
+        return empty
+    box = _box(hole, MARGIN)
+    local, inside = image[(slice(None), *box)].astype(np.float32), hole[box]
+    under = classic_fill(local, inside)
+    colour = estimate_colour(local, under, inside)
+    contrast = np.sqrt(((colour[:, None, None] - under) ** 2).sum(axis=0))
+    if np.median(contrast[inside]) < MIN_CONTRAST:
+        return empty
+    opacity = estimate_opacity(local, under, colour[:, None, None], inside)
+    alpha = np.zeros((height, width), np.float32)
+    if opacity > MAX_OPACITY:  # nothing shows through: the mask is the mark, inpaint it
+        alpha[hole] = opacity
+    else:
+        marked = cover(local, inside, opacity, colour[:, None, None])
+        alpha[box] = matte(local, inside, marked, opacity, colour[:, None, None])
+    footprint = alpha > VISIBLE
+    mean = float(alpha[footprint].mean()) if footprint.any() else 0.0
+    paint = np.broadcast_to(colour[:, None, None], image.shape).astype(np.float32)
+    gain = _gain(local, under, alpha[box], colour[:, None, None])
+    return Separation(Mark(alpha, np.ascontiguousarray(paint)), mean,
+                      float(footprint.sum() / hole.sum()), gain)
+
+
+def _gain(image: np.ndarray, under: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> float:
+    """1 - (distance to the fill once un-blended) / (distance as observed), on the mark."""
+    footprint = alpha > VISIBLE
+    if not footprint.any():
+        return 0.0
+    before = np.abs(image - under)[:, footprint].mean()
+    after = np.abs(unblend(image, alpha, colour) - under)[:, footprint].mean()
+    return float(1 - after / before) if before > 0 else 0.0
