@@ -21,8 +21,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from pipeline.core.blend import OPAQUE, VISIBLE, Mark
+from pipeline.core.blend import OPAQUE, VISIBLE, Mark, recover
 from pipeline.core.mask_fill import classic_fill
+from pipeline.core.restore import Observers, restore
+from pipeline.io.imaging import Picture
+from pipeline.settings import DipSettings, RunOptions
+
+SEPARATED, INPAINTED = "separated", "inpainted"
 
 MARGIN = 8  # px of known ring around the mask's box used to guess the photo under it
 STRONG = 0.7  # quantile of |J - B|: the pixels the mark moves most set its colour and polarity
@@ -173,3 +178,37 @@ def _gain(image: np.ndarray, under: np.ndarray, alpha: np.ndarray, colour: np.nd
     before = np.abs(image - under)[:, footprint].mean()
     after = np.abs(unblend(image, alpha, colour) - under)[:, footprint].mean()
     return float(1 - after / before) if before > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class MaskOutcome:
+    """A mask job's result: the picture, how its mask was treated ("separated": un-blended
+    with the estimated mark; "inpainted": filled as a hole) and the mark's estimated opacity."""
+
+    picture: Picture
+    route: str
+    opacity: float
+    mark: Mark | None  # the estimated mark when separated (to save as a template)
+
+
+def remove_in_mask(
+    picture: Picture,
+    hole: np.ndarray,
+    settings: DipSettings,
+    runtime: RunOptions = RunOptions(),
+    observers: Observers = Observers(),
+) -> MaskOutcome:
+    """Mask mode: un-blend a translucent mark found inside the mask (template mode's recover:
+    the exact inverse where the model explains a pixel, the network where it is opaque or
+    unexplained); an opaque mark, or none, is inpainted as before. Pixels outside the mask are
+    never touched."""
+    if settings.separate and hole.any():
+        found = separate(picture.as_float(), hole)
+        if found.separable:
+            recovered = recover(picture, found.mark, settings, runtime, observers).picture
+            return MaskOutcome(recovered, SEPARATED, found.opacity, found.mark)
+        opacity = found.opacity
+    else:
+        opacity = 1.0
+    return MaskOutcome(restore(picture, hole, settings, runtime, observers), INPAINTED,
+                       opacity, None)
