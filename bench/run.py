@@ -139,8 +139,15 @@ def section_real(args: argparse.Namespace) -> str:
     )
 
 
+def section_fast_paths(args: argparse.Namespace) -> str:
+    from bench import speed  # it reads this module's helpers: import it once this one is loaded
+
+    return speed.section()
+
+
 SECTIONS = {
     "quality": section_quality,
+    "fast_paths": section_fast_paths,
     "speed": section_speed,
     "real": section_real,
     "templates": lambda args: templates.section(SHARED / "gt"),

@@ -26,7 +26,7 @@ from pipeline.io.imaging import (
 from pipeline.io.marks import load_mark
 from pipeline.io.paths import check_not_an_input, check_output
 from pipeline.settings import DipSettings, RunOptions
-from pipeline.validation import check_picture_size, check_settings
+from pipeline.validation import check_settings
 
 
 class Route(str, Enum):
@@ -83,7 +83,6 @@ def check_job(job: Job, settings: DipSettings) -> None:
 def load_input(job: Job, settings: DipSettings) -> Picture:
     """The job's photo, refused before any fitting if the network or the output cannot take it."""
     picture = load_picture(job.image)
-    check_picture_size(picture.size, settings, job.image)
     check_encodable(picture, job.output)
     return picture
 

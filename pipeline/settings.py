@@ -99,32 +99,30 @@ ADDED_WHEN_OFF: dict[str, object] = {"texture_sigma": 0.0, "separate": False}
 
 REFERENCE = DipSettings(preset="reference")
 
+
+def _our_net(width: int, levels: int, skip: int, input_depth: int) -> NetworkShape:
+    """Standard 3x3 convs and bilinear upsampling (the reference's convs are separable)."""
+    return NetworkShape(
+        channels_down=(width,) * levels,
+        channels_up=(width,) * levels,
+        channels_skip=(skip,) * levels,
+        input_depth=input_depth,
+        separable=False,
+        upsample="bilinear",
+    )
+
+
 # Realistic fills on a CPU in seconds (bench/results.md): a narrow 4-level net on crops with 24 px
 # of context gives the fill's broad shapes (self-validated on held-out pixels shaped like the hole,
 # mixed with a biharmonic fill there); the texture stage puts back the fine detail from an
 # exemplar fill, so the result is not the smudge that squared error alone converges to.
 DEFAULT = DipSettings(
     preset="default",
-    network=NetworkShape(
-        channels_down=(32,) * 4,
-        channels_up=(32,) * 4,
-        channels_skip=(4,) * 4,
-        input_depth=8,
-        separable=False,
-        upsample="bilinear",
-    ),
-    steps=100,
-    lr=0.01,
-    lr_floor=0.1,
-    output_ema=0.9,
-    context=24,
-    max_side=None,
-    holdout=True,
-    classic_mix=True,
-    prior_weight=0.1,
-    patience=4,
-    check_every=25,
-    min_steps=50,
+    network=_our_net(width=32, levels=4, skip=4, input_depth=8),
+    steps=100, lr=0.01, lr_floor=0.1, output_ema=0.9,
+    context=24, max_side=None,
+    # held-out pixels: the best step, an early stop, the mix with a biharmonic fill
+    holdout=True, classic_mix=True, prior_weight=0.1, patience=4, check_every=25, min_steps=50,
     texture_sigma=1.5,
     separate=True,
 )
@@ -134,20 +132,8 @@ FAST = dataclasses.replace(DEFAULT, preset="fast", steps=40, min_steps=40)
 
 # When time is cheap (a GPU): a wider, deeper net, more context and more steps.
 QUALITY = dataclasses.replace(
-    DEFAULT,
-    preset="quality",
-    network=NetworkShape(
-        channels_down=(64,) * 5,
-        channels_up=(64,) * 5,
-        channels_skip=(8,) * 5,
-        input_depth=16,
-        separable=False,
-        upsample="bilinear",
-    ),
-    steps=600,
-    min_steps=200,
-    patience=6,
-    context=32,
+    DEFAULT, preset="quality", network=_our_net(width=64, levels=5, skip=8, input_depth=16),
+    steps=600, min_steps=200, patience=6, context=32,
 )
 
 PRESETS: dict[str, DipSettings] = {s.preset: s for s in (DEFAULT, QUALITY, FAST, REFERENCE)}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from pathlib import Path
 
 from pipeline.errors import InputError
 from pipeline.settings import DipSettings, NetworkShape
@@ -105,19 +104,8 @@ def check_settings(settings: DipSettings) -> None:
     ):
         raise SettingError("max_side", f"{settings.max_side} is below {smallest}, the least "
                            f"this network can fit")
-    if settings.context is not None and settings.context < smallest // 2:
-        raise SettingError("context", f"{settings.context} is below {smallest // 2} (half the "
-                           f"least crop of {smallest} px this network can fit)")
 
 
 def least_side(settings: DipSettings) -> int:
     """The shortest image side the network can fit: one halving per level, 2 px at the end."""
     return 2 * 2**settings.network.levels
-
-
-def check_picture_size(size: tuple[int, int], settings: DipSettings, source: Path) -> None:
-    height, width = size
-    least = least_side(settings)
-    if min(height, width) < least:
-        raise InputError(f"{source}: too small ({width}x{height}); at least {least}x{least} "
-                         "is needed")

@@ -43,7 +43,9 @@ class Region:
 def _grow_to_multiple(start: int, stop: int, multiple: int, limit: int) -> tuple[int, int, int]:
     """Widen [start, stop) to a multiple of `multiple` inside [0, limit); return the padding
     still needed when the image itself is too small."""
-    want = math.ceil((stop - start) / multiple) * multiple
+    # at least two multiples: the network's deepest level then keeps 2 px (1 px breaks its
+    # reflection padding and BatchNorm); a smaller image is padded by reflection
+    want = max(2 * multiple, math.ceil((stop - start) / multiple) * multiple)
     size = min(want, limit)
     extra = size - (stop - start)
     start = max(0, start - extra // 2)

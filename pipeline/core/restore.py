@@ -93,9 +93,55 @@ def restore(
         warn(f"{picture.source}: the mask is empty; the image is copied unchanged")
         return picture
     check_hole(hole, picture.source)
+    if settings.context is not None:
+        return _restore_crops(picture, hole, settings, runtime, observers)
     evidence = Evidence(weight=(~hole).astype(np.float32))
     filled = fill(picture, hole, settings, evidence, runtime, observers)
     return composite(picture, hole, filled)
+
+
+def _restore_crops(
+    picture: Picture,
+    hole: np.ndarray,
+    settings: DipSettings,
+    runtime: RunOptions,
+    observers: Observers,
+) -> Picture:
+    """`fill` + `composite`, crop by crop: only crops become floats, so memory follows the
+    marked area, not the photo (a 64 MP photo would cost 768 MB per float copy)."""
+    pixels = picture.pixels.copy()
+    found = regions.find_regions(
+        hole, settings.context, settings.merge_gap, size_multiple(settings.network)
+    )
+    for index, region in enumerate(found):
+        rows, cols = region.crop.slices
+        crop = picture.with_pixels(picture.pixels[rows, cols])  # the original, not the filled
+        local = regions.Box(0, region.crop.height, 0, region.crop.width)
+        evidence = Evidence(weight=(~hole[rows, cols]).astype(np.float32))
+        job = RegionFit(crop.as_float(), evidence, local, region.pad, settings, runtime, index,
+                        len(found))
+        output = job.run(observers, _crop_snapshot(picture, pixels, region, job, observers))
+        target = pixels[rows, cols]
+        target[region.owned] = quantize(output, pixels.dtype)[region.owned]
+    return picture.with_pixels(pixels)
+
+
+def _crop_snapshot(
+    picture: Picture, pixels: np.ndarray, region: regions.Region, job: RegionFit,
+    observers: Observers,
+) -> SnapshotCallback | None:
+    if observers.snapshot is None:
+        return None
+
+    def write(step: int, output: np.ndarray) -> None:
+        preview = pixels.copy()
+        rows, cols = region.crop.slices
+        crop = output[:, : region.crop.height, : region.crop.width]
+        target = preview[rows, cols]
+        target[region.owned] = quantize(crop, preview.dtype)[region.owned]
+        observers.snapshot(job.steps_before + step, picture.with_pixels(preview))
+
+    return write
 
 
 def fill(
@@ -111,38 +157,19 @@ def fill(
         return _fill_whole(picture, hole, settings, evidence, runtime, observers)
     image = picture.as_float()
     filled = image.copy()
+    shown = picture.pixels.copy() if observers.snapshot else picture.pixels  # for snapshots
     found = regions.find_regions(
         hole, settings.context, settings.merge_gap, size_multiple(settings.network)
     )
     for index, region in enumerate(found):
         job = RegionFit(image, evidence, region.crop, region.pad, settings, runtime, index,
                         len(found))
-        output = job.run(observers, _snapshot_hook(picture, filled, region, job, observers))
+        output = job.run(observers, _crop_snapshot(picture, shown, region, job, observers))
         rows, cols = region.crop.slices
         filled[:, rows, cols][:, region.owned] = output[:, region.owned]
+        if observers.snapshot:
+            shown[rows, cols][region.owned] = quantize(output, shown.dtype)[region.owned]
     return filled
-
-
-def _snapshot_hook(
-    picture: Picture,
-    filled: np.ndarray,
-    region: regions.Region,
-    job: RegionFit,
-    observers: Observers,
-) -> SnapshotCallback | None:
-    if observers.snapshot is None:
-        return None
-
-    def write(step: int, output: np.ndarray) -> None:
-        preview = filled.copy()
-        rows, cols = region.crop.slices
-        crop = output[:, : region.crop.height, : region.crop.width]
-        preview[:, rows, cols][:, region.owned] = crop[:, region.owned]
-        changed = np.zeros(picture.size, dtype=bool)
-        changed[rows, cols] = region.owned
-        observers.snapshot(job.steps_before + step, composite(picture, changed, preview))
-
-    return write
 
 
 @dataclass(frozen=True)
@@ -236,7 +263,7 @@ def _fill_whole(
         image = _resize(image, small, Image.Resampling.LANCZOS)
         weight = _resize(weight, small, Image.Resampling.NEAREST)
     multiple = size_multiple(settings.network)
-    pad = (-small[0] % multiple, -small[1] % multiple)
+    pad = tuple(max(2 * multiple, -(-side // multiple) * multiple) - side for side in small)
     box = regions.Box(0, small[0], 0, small[1])
     job = RegionFit(image, Evidence(weight=weight[0]), box, pad, settings, runtime, 0, 1)
     output = job.run(observers, None)
