@@ -112,7 +112,7 @@ def test_kill_9_then_run_again_finishes_every_job_once(tmp_path: Path) -> None:
 
     # While it runs: status reads the ledger, a second run is refused.
     status = unmark("status", path)
-    assert status.exit_code == 0 and "running" in status.stdout
+    assert status.exit_code == 0 and "running" in status.stdout, status.output
     second = unmark("run", path, *FAST)
     assert second.exit_code == 2 and f"{output}: another `unmark run`" in second.stderr
 

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.batch.locks import held, ledger_name, lock_name, state_dir
@@ -57,6 +57,9 @@ CREATE TABLE IF NOT EXISTS hashes (
     sha256 TEXT NOT NULL
 );
 """
+# Columns added since the first ledgers: (name, declaration). Added on open, so an older ledger
+# stays readable (its rows read the default) and gains them when a run next writes it.
+ADDED_COLUMNS = (("review", "TEXT NOT NULL DEFAULT '{}'"),)
 
 
 def _empty_file(path: Path) -> bool:
@@ -90,12 +93,14 @@ class Record:
     started: float | None
     finished: float | None
     updated: float
+    review: dict = field(default_factory=dict)  # what the job's look found (batch/look.py)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Record:
         values = dict(row)
         values["warnings"] = tuple(json.loads(values["warnings"]))
         values["info"] = json.loads(values["info"])
+        values["review"] = json.loads(values.get("review") or "{}")
         values["state"] = JobState(values["state"])
         return cls(**values)
 
@@ -106,6 +111,16 @@ class Event:
     state: JobState
     at: float
     detail: dict
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    present = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+    for name, declaration in ADDED_COLUMNS:
+        if name not in present:
+            db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {declaration}")
+
+
+BUSY_SECONDS = 30  # how long to wait for another process's write (a loaded machine is slow)
 
 
 class Ledger:
@@ -121,6 +136,11 @@ class Ledger:
         try:
             self._db = self._connect()
             problems = [row[0] for row in self._db.execute("PRAGMA quick_check(3)")]
+        except sqlite3.OperationalError as problem:
+            if "locked" in str(problem) or "busy" in str(problem):
+                raise InputError(f"{path}: the ledger stayed locked by another process for "
+                                 f"{BUSY_SECONDS} s; try again") from None
+            raise damaged(path, str(problem)) from None
         except sqlite3.DatabaseError as problem:
             raise damaged(path, str(problem)) from None
         if problems != ["ok"]:
@@ -129,7 +149,7 @@ class Ledger:
 
     def _connect_readonly(self, how: str) -> sqlite3.Connection:
         uri = f"{self.path.resolve().as_uri()}?{how}"
-        db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        db = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=BUSY_SECONDS)
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return db
 
@@ -137,19 +157,24 @@ class Ledger:
         if self.readonly:
             try:
                 db = self._connect_readonly("mode=ro")
-            except sqlite3.OperationalError:  # a folder we may not write: no WAL index either
+            except sqlite3.OperationalError as problem:
+                if "locked" in str(problem) or "busy" in str(problem):
+                    raise  # a run is writing: reading it as immutable would see a torn file
+                # a folder we may not write: no WAL index either
                 db = self._connect_readonly("immutable=1")
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                 timeout=BUSY_SECONDS)
             # WAL lets `status` read while the run writes; a sharded ledger may sit on a network
             # file system, where WAL's shared memory does not work.
             journal = "DELETE" if self.path.name != ledger_name(None) else "WAL"
             db.execute(f"PRAGMA journal_mode={journal}")
             db.execute("PRAGMA synchronous=FULL")
             db.executescript(SCHEMA)
+            _migrate(db)
         db.row_factory = sqlite3.Row
-        db.execute("PRAGMA busy_timeout=10000")
+        db.execute(f"PRAGMA busy_timeout={BUSY_SECONDS * 1000}")
         return db
 
     def __enter__(self) -> Ledger:
@@ -210,7 +235,7 @@ class Ledger:
                      image = excluded.image, output = excluded.output,
                      input_hash = excluded.input_hash, settings_hash = excluded.settings_hash,
                      state = excluded.state, reason = excluded.reason, warnings = '[]',
-                     info = '{}', attempts = jobs.attempts + excluded.attempts,
+                     info = '{}', review = '{}', attempts = jobs.attempts + excluded.attempts,
                      started = excluded.started, finished = NULL, updated = excluded.updated""",
                 (item.key, str(item.job.image), str(item.job.output), input_hash, settings_hash,
                  state, reason, attempt, started, now),
@@ -228,13 +253,15 @@ class Ledger:
     def finish(
         self, key: str, state: JobState, reason: str | None = None,
         warnings: Iterable[str] = (), info: dict | None = None, detail: dict | None = None,
+        review: dict | None = None,
     ) -> None:
         now = time.time()
         with self._write() as db:
             db.execute(
-                """UPDATE jobs SET state = ?, reason = ?, warnings = ?, info = ?, finished = ?,
-                   updated = ? WHERE key = ?""",
-                (state, reason, json.dumps(list(warnings)), json.dumps(info or {}), now, now, key),
+                """UPDATE jobs SET state = ?, reason = ?, warnings = ?, info = ?, review = ?,
+                   finished = ?, updated = ? WHERE key = ?""",
+                (state, reason, json.dumps(list(warnings)), json.dumps(info or {}),
+                 json.dumps(review or {}), now, now, key),
             )
             self._event(db, key, state, {"reason": reason, **(detail or {})})
 
