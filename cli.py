@@ -213,7 +213,40 @@ def run(
             raise typer.Exit(EXIT_FAILED) from None
     board.print_summary(summary, as_json)
     note_lossy([item.job.output for item in batch.jobs])
+    write_report(batch, None)
     raise typer.Exit(0 if summary.ok else EXIT_FAILED)
+
+
+def write_report(batch: object, output: Path | None) -> None:
+    """The batch's HTML report; after `run`, a report that cannot be written is only a warning."""
+    from pipeline.ui.report import write_report as write
+
+    try:
+        written = write(batch, output)
+    except (OSError, InputError) as problem:
+        if output is not None:
+            raise
+        console.warning(f"no report written: {problem}")
+        return
+    console.console.print(
+        f"report: {written.path} ({written.jobs} jobs, {written.doubtful} doubtful)",
+        markup=False, soft_wrap=True,
+    )
+
+
+@app.command()
+def report(
+    manifest: ManifestArg,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Where to write (default OUTPUT/.unmark/report.html)."),
+    ] = None,
+) -> None:
+    """Write an HTML page showing every job of MANIFEST before and after, doubtful ones first."""
+    from pipeline.batch.manifest import load_manifest
+
+    with one_line_errors():
+        write_report(load_manifest(manifest), output)
 
 
 @app.command()

@@ -26,7 +26,15 @@ from pipeline.batch.locks import hold_lock
 from pipeline.batch.manifest import BatchJob, Manifest
 from pipeline.batch.plan import Planned, Shard, judge, triage
 from pipeline.batch.progress import ProgressInbox
-from pipeline.batch.report import Display, JobReport, JobStatus, Quiet, Summary, report
+from pipeline.batch.report import (
+    Display,
+    JobReport,
+    JobStatus,
+    Quiet,
+    Summary,
+    doubts_of,
+    report,
+)
 from pipeline.batch.states import JobState
 from pipeline.batch.worker import Outcome, Task, run_task, watch_coordinator
 from pipeline.errors import InputError
@@ -246,6 +254,7 @@ def _task(
         claims=state / "devices",
         threads=threads,
         progress_port=port,
+        thumbs=state / "thumbs",
     )
 
 
@@ -258,18 +267,22 @@ def _record(book: ledger.Ledger, plan: Planned, outcome: Outcome) -> JobReport:
         "resumed_from": outcome.resumed_from,
         "first_step": outcome.first_step,
     }
+    now = time.time()
+    review = {**outcome.review, "seconds": detail["seconds"], "device": outcome.device,
+              "started": round(now - outcome.seconds, 3), "finished": round(now, 3)}
     if outcome.error is None:
-        book.finish(plan.item.key, JobState.DONE, None, outcome.warnings, outcome.info, detail)
+        book.finish(plan.item.key, JobState.DONE, None, outcome.warnings, outcome.info, detail,
+                    review)
         CheckpointFolder(plan.checkpoints).clear()
     else:
         if outcome.trace:
             detail["trace"] = outcome.trace
         book.finish(plan.item.key, JobState.FAILED, outcome.error, outcome.warnings, outcome.info,
-                    detail)
+                    detail, review)
     return report(
         plan.item, JobState.DONE if outcome.error is None else JobState.FAILED, outcome.error,
         warnings=outcome.warnings, seconds=outcome.seconds, resumed_from=outcome.resumed_from,
-        device=outcome.device,
+        device=outcome.device, doubts=doubts_of(outcome.error, outcome.info, review),
     )
 
 
@@ -294,10 +307,14 @@ def batch_status(manifest: Manifest) -> list[JobStatus]:
         for item in jobs:
             record, running = records.get(item.key, (None, False))
             verdict = judge(item, record, hasher, running)
+            current = record is not None and verdict.state in (JobState.DONE, JobState.FAILED)
             statuses.append(JobStatus(
                 item, verdict.state, verdict.reason,
                 record.attempts if record else 0, record.warnings if record else (),
                 record.info if record and verdict.state == JobState.DONE else {},
+                record.review if current else {},
+                doubts_of(verdict.reason if verdict.state == JobState.FAILED else None,
+                          record.info, record.review) if current else (),
             ))
         return statuses
     finally:

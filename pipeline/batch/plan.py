@@ -11,7 +11,8 @@ from pipeline.batch import ledger
 from pipeline.batch.hashing import Hasher
 from pipeline.batch.ledger import Record
 from pipeline.batch.manifest import BatchJob, Manifest
-from pipeline.batch.report import Summary, report
+from pipeline.batch.report import Summary, doubts_of, report
+from pipeline.batch.review import doubts
 from pipeline.batch.states import JobState
 from pipeline.errors import InputError
 from pipeline.io.checkpoints import folder_for
@@ -90,6 +91,10 @@ class Planned:
     checkpoints: Path
 
 
+def failed(reason: str | None) -> tuple[str, ...]:
+    return doubts(reason or "failed", None, None)
+
+
 def triage(
     jobs: tuple[BatchJob, ...], book: ledger.Ledger, manifest: Manifest, retry_failed: bool,
     device: str, summary: Summary, no_template: dict[str, str],
@@ -110,14 +115,17 @@ def triage(
         if item.key in no_template:  # recorded under its images' hash, so status shows why
             reason = no_template[item.key]
             book.refuse(item, verdict.input_hash or "", verdict.settings_hash, reason)
-            summary.jobs.append(report(item, JobState.FAILED, reason))
+            summary.jobs.append(report(item, JobState.FAILED, reason, doubts=failed(reason)))
         elif verdict.input_hash is None:  # unreadable inputs fail without a worker
             book.refuse(item, "", verdict.settings_hash, verdict.reason)
-            summary.jobs.append(report(item, JobState.FAILED, verdict.reason))
+            summary.jobs.append(report(item, JobState.FAILED, verdict.reason,
+                                       doubts=failed(verdict.reason)))
         elif verdict.state == JobState.DONE:
-            summary.jobs.append(report(item, JobState.SKIPPED, "done before", earlier=True))
+            summary.jobs.append(report(item, JobState.SKIPPED, "done before", earlier=True,
+                                       doubts=doubts_of(None, record.info, record.review)))
         elif verdict.state == JobState.FAILED and not retry_failed:
-            summary.jobs.append(report(item, JobState.FAILED, verdict.reason, earlier=True))
+            summary.jobs.append(report(item, JobState.FAILED, verdict.reason, earlier=True,
+                                       doubts=failed(verdict.reason)))
         else:
             folder = folder_for(
                 root, item.key, verdict.input_hash, verdict.settings_hash, device

@@ -7,7 +7,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from pipeline.batch.look import Look
 from pipeline.batch.manifest import BatchJob
+from pipeline.batch.review import doubts
 from pipeline.batch.states import JobState
 
 
@@ -23,6 +25,7 @@ class JobReport:
     resumed_from: int = 0
     device: str = ""
     earlier: bool = False  # the state is from an earlier run (not retried or redone now)
+    doubts: tuple[str, ...] = ()  # why a person should look at it first (review.doubts)
 
 
 @dataclass
@@ -37,6 +40,10 @@ class Summary:
         return sum(report.state == state for report in self.jobs)
 
     @property
+    def doubtful(self) -> int:
+        return sum(bool(report.doubts) for report in self.jobs)
+
+    @property
     def ok(self) -> bool:
         return all(report.state in (JobState.DONE, JobState.SKIPPED) for report in self.jobs)
 
@@ -48,6 +55,7 @@ class Summary:
             "seconds": round(self.seconds, 3),
             "workers": self.workers,
             "counts": {state.value: self.count(state) for state in states},
+            "doubtful": self.doubtful,
             "jobs": [dataclasses.asdict(report) for report in self.jobs],
         }
 
@@ -76,6 +84,17 @@ class JobStatus:
     attempts: int
     warnings: tuple[str, ...]
     info: dict = field(default_factory=dict)  # what the job found (a template's placement)
+    review: dict = field(default_factory=dict)  # how it went and its look (worker.review_of)
+    doubts: tuple[str, ...] = ()  # why a person should look at it first
+
+
+def doubts_of(failed: str | None, info: dict, review: dict) -> tuple[str, ...]:
+    """A job's doubts from what the ledger keeps of it."""
+    placement = (info or {}).get("placement") or {}
+    confidence = placement.get("confidence")
+    look = Look.from_dict(review.get("look") or {}) if review else None
+    return doubts(failed, float(confidence) if confidence is not None else None,
+                  look.residual if look else None)
 
 
 def report(

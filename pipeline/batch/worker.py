@@ -19,6 +19,7 @@ from typing import IO
 
 import torch
 
+from pipeline.batch.look import look_at
 from pipeline.batch.progress import Reporter
 from pipeline.core.restore import Observers
 from pipeline.errors import InputError
@@ -44,6 +45,7 @@ class Task:
     claims: Path  # lock files that share `devices` out among worker processes
     threads: int | None = None  # torch CPU threads; None leaves the worker's own setting
     progress_port: int | None = None  # 127.0.0.1 UDP port of the coordinator
+    thumbs: Path | None = None  # where the job's look (check, thumbnails) goes; None: no look
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class Outcome:
     device: str = ""
     worker: int = 0  # pid
     trace: str | None = None  # the traceback of an unexpected error (a bug, a device fault)
+    review: dict = field(default_factory=dict)  # facts for the report (see `review_of`)
 
 
 def watch_coordinator(coordinator: int) -> None:
@@ -116,12 +119,14 @@ def _run(task: Task) -> Outcome:
     runtime = replace(task.runtime, device=device)
     checkpoints = CheckpointFolder(task.checkpoints)
     reporter = Reporter(task.key, task.progress_port, device)
-    error, trace, info = None, None, {}
+    error, trace, info, review = None, None, {}, {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UnmarkWarning)
         try:
             observers = Observers(progress=reporter.progress, checkpoints=checkpoints.region)
-            info = run_job(task.job, task.settings, runtime, observers).facts()
+            result = run_job(task.job, task.settings, runtime, observers)
+            info = result.facts()
+            review = review_of(task, result)
         except InputError as problem:
             error = str(problem)
         except MemoryError:
@@ -143,4 +148,25 @@ def _run(task: Task) -> Outcome:
         device=device,
         worker=os.getpid(),
         trace=trace,
+        review=review,
     )
+
+
+def review_of(task: Task, result: object) -> dict:
+    """What the report shows of a finished job: how it went (read by name, as JobResult grows)
+    and its look. A look that cannot be taken is noted, and never fails the job."""
+    placement = getattr(result, "placement", None)
+    review: dict = {
+        "route": str(getattr(result, "route", "") or ""),
+        "steps": getattr(result, "steps", None) or task.settings.steps,
+        "fitted": getattr(result, "fitted", None),
+        "opacity": getattr(result, "opacity", None),
+    }
+    if task.thumbs is None:
+        return review
+    try:
+        look = look_at(task.job, placement.as_dict() if placement else None, task.thumbs)
+        review["look"] = look.as_dict()
+    except Exception as problem:  # noqa: BLE001 - the output is written; only the look failed
+        review["look_error"] = f"{type(problem).__name__}: {problem}"
+    return review

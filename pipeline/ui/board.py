@@ -153,11 +153,14 @@ def print_summary(summary: Summary, as_json: bool) -> None:
     parts += [f"{skipped} done before"] if skipped else []
     parts += [f"[red]{failed} failed[/]"] if failed else []
     parts += [f"[yellow]{pending} not done[/]"] if pending else []
+    parts += [f"[yellow]{summary.doubtful} doubtful[/]"] if summary.doubtful else []
     console.print(f"{', '.join(parts)} in {_seconds(summary.seconds)}; outputs in "
                   f"{escape(_short(summary.output))}", soft_wrap=True)
     for report in summary.jobs:
         if report.state == JobState.FAILED:
             error(f"{report.key}: {report.reason}")
+        elif report.doubts:
+            warning(f"{report.key}: doubtful: {'; '.join(report.doubts)}")
     if any(r.state == JobState.FAILED and r.earlier for r in summary.jobs):
         console.print("jobs that failed in an earlier run are not tried again unless you pass "
                       "--retry-failed (or change their inputs or settings)", markup=False,
@@ -190,28 +193,35 @@ def print_status(manifest: Manifest, statuses: list[JobStatus], as_json: bool) -
             "jobs": [
                 {"key": s.item.key, "image": str(s.item.job.image), "output":
                  str(s.item.job.output), "state": s.state, "reason": s.reason,
-                 "attempts": s.attempts, "warnings": list(s.warnings), "info": s.info}
+                 "attempts": s.attempts, "warnings": list(s.warnings), "info": s.info,
+                 "doubtful": bool(s.doubts), "doubts": list(s.doubts)}
                 for s in statuses
             ],
+            "doubtful": sum(bool(s.doubts) for s in statuses),
         }))
         return
     rows = []
     for status in statuses:
-        note = "; ".join(filter(None, [status.reason, *status.warnings, _found(status.info)]))
-        rows.append((status.state, _short(str(status.item.job.image)),
+        doubts = [] if status.state == JobState.FAILED else list(status.doubts)
+        note = "; ".join(filter(None, [*(f"doubtful: {d}" for d in doubts), status.reason,
+                                       *status.warnings, _found(status.info)]))
+        flag = "doubtful" if doubts else ""
+        rows.append((status.state, flag, _short(str(status.item.job.image)),
                      _short(str(status.item.job.output)), note))
     if stdout.is_terminal:
         table = Table(box=None, pad_edge=False, show_edge=False)
-        for column in ("state", "image", "output", "note"):
+        for column in ("state", "flag", "image", "output", "note"):
             table.add_column(column, overflow="fold")
-        for state, *rest in rows:
-            table.add_row(f"[{STATE_STYLE[state]}]{state}[/]", *rest)
+        for state, flag, *rest in rows:
+            table.add_row(f"[{STATE_STYLE[state]}]{state}[/]", f"[yellow]{flag}[/]", *rest)
         stdout.print(table)
     else:  # one line per job, whole, for grep and friends
         for row in rows:
             stdout.print("  ".join(filter(None, row)), markup=False)
     summary = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
-    stdout.print(f"{len(statuses)} jobs: {summary}")
+    doubtful = sum(bool(s.doubts) and s.state != JobState.FAILED for s in statuses)
+    flagged = f", {doubtful} doubtful" if doubtful else ""
+    stdout.print(f"{len(statuses)} jobs: {summary}{flagged}")
 
 
 def print_checks(checks: list[InputCheck]) -> None:

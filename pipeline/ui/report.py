@@ -1,0 +1,190 @@
+"""The HTML report: a whole batch at a glance, doubtful jobs first. One static page, no network
+(inline CSS, no script); thumbnails are files in the state folder's thumbs/, beside it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from html import escape
+from pathlib import Path
+from urllib.parse import quote
+
+from pipeline.batch.coordinator import batch_status
+from pipeline.batch.ledger import state_dir
+from pipeline.batch.look import Look, look_at, stamp
+from pipeline.batch.manifest import Manifest
+from pipeline.batch.report import JobStatus, doubts_of
+from pipeline.batch.states import JobState
+
+REPORT_NAME = "report.html"
+THUMBS = "thumbs"
+STATES = (JobState.DONE, JobState.FAILED, JobState.PENDING, JobState.RUNNING)
+
+CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:16px;color:#222;background:#fafafa}
+h1{font-size:20px;margin:0 0 8px}
+.summary{margin:0 0 16px;padding:8px 12px;background:#fff;border:1px solid #ddd}
+.job{display:grid;grid-template-columns:300px repeat(4,184px);gap:8px;align-items:start;
+background:#fff;border:1px solid #ddd;border-left:6px solid #4a4;margin:0 0 8px;padding:8px}
+.job.doubt{border-left-color:#d80}.job.failed{border-left-color:#c22}
+.job.pending,.job.running{border-left-color:#aaa}
+.facts h2{font-size:14px;margin:0 0 4px;word-break:break-all}
+.facts p{margin:2px 0}.doubts{color:#a40;font-weight:600}.failed .doubts{color:#c22}
+figure{margin:0}figure img{width:180px;height:auto;background:#eee;image-rendering:pixelated}
+figcaption{font-size:12px;color:#666}.warn{color:#865}
+"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One job as the page shows it."""
+
+    status: JobStatus
+    look: Look | None
+    doubts: tuple[str, ...]
+
+    @property
+    def rank(self) -> int:
+        """Doubtful outputs first, then failures, then the rest (manifest order within)."""
+        if self.doubts and self.status.state == JobState.DONE:
+            return 0
+        if self.status.state == JobState.FAILED:
+            return 1
+        return 2 if self.status.state == JobState.DONE else 3
+
+
+def _current_look(status: JobStatus, thumbs: Path) -> tuple[Look | None, tuple[str, ...]]:
+    """The job's look, taken again (and cached) if the ledger has none for its files as they are
+    now: an older ledger, an output replaced since the run."""
+    job, state = status.item.job, status.state
+    try:
+        if state == JobState.DONE:
+            look = Look.from_dict(status.review.get("look") or {})
+            if look is None or look.stamp != stamp(job.image, job.output):
+                placement = status.info.get("placement")
+                look = look_at(job, placement, thumbs)
+                return look, doubts_of(None, status.info, {"look": look.as_dict()})
+            return look, status.doubts
+        if state == JobState.FAILED and Path(job.image).is_file():
+            return look_at(job, None, thumbs, done=False), status.doubts
+    except (OSError, ValueError) as problem:  # an unreadable file: the page says so
+        return None, (*status.doubts, f"no thumbnail ({problem})")
+    except Exception as problem:  # noqa: BLE001 - a damaged image must not stop the page
+        return None, (*status.doubts, f"no thumbnail ({type(problem).__name__}: {problem})")
+    return None, status.doubts
+
+
+def entries(manifest: Manifest, statuses: list[JobStatus], thumbs: Path) -> list[Entry]:
+    found = []
+    for status in statuses:
+        look, doubts = _current_look(status, thumbs)
+        found.append(Entry(replace(status, doubts=doubts), look, doubts))
+    order = sorted(range(len(found)), key=lambda index: (found[index].rank, index))
+    return [found[index] for index in order]
+
+
+def _seconds(value: float) -> str:
+    minutes, seconds = divmod(round(value), 60)
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{value:.1f}s"
+
+
+def summary_line(rows: list[Entry]) -> str:
+    counts = {state: sum(e.status.state == state for e in rows) for state in STATES}
+    doubtful = sum(bool(e.doubts) for e in rows)
+    parts = [f"{len(rows)} jobs"] + [f"{n} {state}" for state, n in counts.items() if n]
+    parts.append(f"{doubtful} doubtful")
+    reviews = [e.status.review for e in rows if e.status.state == JobState.DONE]
+    busy = sum(float(r.get("seconds") or 0) for r in reviews)
+    starts = [r["started"] for r in reviews if r.get("started")]
+    ends = [r["finished"] for r in reviews if r.get("finished")]
+    if busy:
+        parts.append(f"{_seconds(busy)} of fitting")
+    if starts and ends and max(ends) > min(starts):
+        span = max(ends) - min(starts)
+        parts.append(f"{counts[JobState.DONE] * 60 / span:.1f} images per minute "
+                     f"({_seconds(span)} from first start to last finish)")
+    return ", ".join(parts)
+
+
+def _figure(look: Look, name: str, caption: str, base: Path, folder: Path) -> str:
+    if not name:
+        return "<figure></figure>"
+    source = quote(Path(os.path.relpath(folder / name, base)).as_posix())
+    return (f'<figure><img src="{source}" alt="{escape(caption)}" loading="lazy">'
+            f"<figcaption>{escape(caption)}</figcaption></figure>")
+
+
+def _facts(entry: Entry) -> list[str]:
+    status, review = entry.status, entry.status.review
+    facts = [f"{status.state}" + (f" after {status.attempts} attempts"
+                                  if status.attempts > 1 else "")]
+    route = review.get("route")
+    if route:
+        facts.append(f"route: {route}")
+    place = status.info.get("placement")
+    if place:
+        facts.append(f"mark at x={place.get('left')} y={place.get('top')}, scale "
+                     f"{place.get('scale')}, confidence {place.get('confidence')}")
+    if review.get("opacity") is not None:
+        facts.append(f"opacity about {float(review['opacity']):.2f}")
+    steps = [f"{review['steps']} steps" if review.get("steps") is not None else "",
+             _seconds(float(review["seconds"])) if review.get("seconds") is not None else "",
+             str(review.get("device") or "")]
+    if any(steps):
+        facts.append(", ".join(filter(None, steps)))
+    check = entry.look.residual if entry.look else None
+    if check is not None:
+        facts.append(f"mark edges left {check.ghost:.2f} (before {check.ghost_before:.2f}); "
+                     f"changed far from it {check.changed_outside:.2%}")
+    return facts
+
+
+def _card(entry: Entry, base: Path, folder: Path) -> str:
+    status = entry.status
+    kind = status.state if status.state != JobState.DONE else ("doubt" if entry.doubts else "ok")
+    lines = [f"<h2>{escape(status.item.key)}</h2>"]
+    lines += [f'<p class="doubts">{escape(doubt)}</p>' for doubt in entry.doubts]
+    if status.reason and status.state != JobState.FAILED:
+        lines.append(f"<p>{escape(status.reason)}</p>")
+    lines += [f"<p>{escape(fact)}</p>" for fact in _facts(entry)]
+    lines += [f'<p class="warn">{escape(note)}</p>' for note in status.warnings]
+    figures = ""
+    if entry.look is not None:
+        look = entry.look
+        figures = "".join(_figure(look, name, caption, base, folder) for name, caption in (
+            (look.before, "before"), (look.after, "after"),
+            (look.crop_before, "mark area, before"), (look.crop_after, "mark area, after")))
+    return (f'<section class="job {kind}"><div class="facts">{"".join(lines)}</div>'
+            f"{figures}</section>")
+
+
+def render(manifest: Manifest, rows: list[Entry], base: Path, folder: Path) -> str:
+    title = f"unmark report: {manifest.path.name}"
+    cards = "\n".join(_card(entry, base, folder) for entry in rows)
+    return (
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>\n"
+        f"<h1>{escape(title)}</h1>\n"
+        f'<p class="summary">{escape(summary_line(rows))}<br>outputs in '
+        f"{escape(str(manifest.output))}</p>\n{cards}\n</body></html>\n"
+    )
+
+
+@dataclass(frozen=True)
+class Written:
+    path: Path
+    jobs: int
+    doubtful: int
+
+
+def write_report(manifest: Manifest, path: Path | None = None) -> Written:
+    """Write the batch's HTML report (default OUTPUT/.unmark/report.html), atomically."""
+    state = state_dir(manifest.output)
+    path = path or state / REPORT_NAME
+    rows = entries(manifest, batch_status(manifest), state / THUMBS)
+    page = render(manifest, rows, path.resolve().parent, (state / THUMBS).resolve())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    temp.write_text(page, encoding="utf-8")
+    os.replace(temp, path)
+    return Written(path, len(rows), sum(bool(entry.doubts) for entry in rows))

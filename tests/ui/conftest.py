@@ -1,0 +1,6 @@
+"""tests/ui's helpers (reportkit) import like tests/batchkit."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -1,0 +1,48 @@
+"""A large batch's report: 200 ledger rows and tiny outputs, written directly (no fits)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from batchkit import mask, photo, tiny_settings
+from PIL import Image
+
+from pipeline.batch.coordinator import batch_status
+from pipeline.batch.hashing import Hasher
+from pipeline.batch.ledger import Ledger, state_dir
+from pipeline.batch.manifest import load_manifest
+from pipeline.batch.states import JobState
+from pipeline.ui.report import write_report
+
+JOBS = 200
+
+
+def test_a_200_job_report_is_written_in_seconds(tmp_path):
+    mask(tmp_path / "mask.png")
+    for index in range(JOBS):
+        photo(tmp_path / "photos" / f"p{index:03d}.png", seed=index)
+    (tmp_path / "batch.yaml").write_text(
+        f"version: 1\noutput: out\nsettings: {tiny_settings(2)}\n"
+        "jobs:\n  - images: photos/*.png\n    mask: mask.png\n"
+    )
+    manifest = load_manifest(tmp_path / "batch.yaml")
+    with Ledger(state_dir(manifest.output) / "ledger.sqlite") as book:
+        hasher = Hasher([book])
+        for item in manifest.jobs:
+            item.job.output.parent.mkdir(parents=True, exist_ok=True)
+            pixels = np.asarray(Image.open(item.job.image))
+            Image.fromarray(pixels[::-1].copy()).save(item.job.output)  # changed everywhere
+            book.start(item, hasher.job(item), item.settings.fingerprint())
+            book.finish(item.key, JobState.DONE, review={"seconds": 1.0, "device": "cpu"})
+    started = time.monotonic()
+    written = write_report(manifest)  # thumbnails made now: the ledger has none
+    cold = time.monotonic() - started
+    started = time.monotonic()
+    write_report(manifest)  # cached
+    warm = time.monotonic() - started
+    assert written.jobs == JOBS and written.doubtful == JOBS  # every output changed far away
+    assert cold <= 20 and warm <= 5, (cold, warm)
+    statuses = batch_status(manifest)
+    assert len(statuses) == JOBS
+    print(f"report of {JOBS} jobs: {cold:.2f} s cold, {warm:.2f} s cached")
