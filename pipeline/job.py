@@ -4,15 +4,16 @@ happened in a typed JobResult. The CLI's `remove` and the batch workers both com
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
 import numpy as np
 
-from pipeline.core.blend import recover
+from pipeline.core.blend import Mark, recover
 from pipeline.core.placement import Placement, locate, place, threshold
-from pipeline.core.restore import Observers, restore
+from pipeline.core.restore import Observers
+from pipeline.core.separate import remove_in_mask
 from pipeline.errors import InputError, NoMarkFound
 from pipeline.io.imaging import (
     Picture,
@@ -23,7 +24,7 @@ from pipeline.io.imaging import (
     output_format,
     save_picture,
 )
-from pipeline.io.marks import load_mark
+from pipeline.io.marks import load_mark, save_mark
 from pipeline.io.paths import check_not_an_input, check_output
 from pipeline.settings import DipSettings, RunOptions
 from pipeline.validation import check_settings
@@ -59,10 +60,18 @@ class JobResult:
     placement: Placement | None = None  # template jobs: where the mark was found
     warnings: tuple[str, ...] = ()  # what the job warned about (each also raised as it came)
     fitted: int | None = None  # template jobs: pixels the network filled (0: the inverse did all)
+    separation: str | None = None  # mask jobs: "separated" (un-blended) or "inpainted"
+    opacity: float | None = None  # mask jobs with separation on: the mark's estimated opacity
+    mark: Mark | None = field(default=None, repr=False, compare=False)  # when separated
 
     def facts(self) -> dict:
         """What the ledger keeps about the job beyond its state."""
-        return {"placement": self.placement.as_dict()} if self.placement else {}
+        facts: dict = {"placement": self.placement.as_dict()} if self.placement else {}
+        if self.separation is not None:
+            facts["separation"] = self.separation
+        if self.opacity is not None:
+            facts["opacity"] = round(self.opacity, 3)
+        return facts
 
 
 def check_output_path(job: Job) -> None:
@@ -107,18 +116,34 @@ def run_job(
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UnmarkWarning)
+            mask_outcome = None
             if job.route is Route.TEMPLATE:
                 output, placement, fitted = _remove_template(job, settings, runtime, observers)
             else:
                 picture, hole = load_job(job, settings)
-                result = restore(picture, hole, settings, runtime, observers)
-                output, placement, fitted = save_picture(result, job.output), None, None
+                mask_outcome = remove_in_mask(picture, hole, settings, runtime, observers)
+                output = save_picture(mask_outcome.picture, job.output)
+                placement, fitted = None, None
     finally:
         for warning in caught:  # passed on to whoever listens outside, failed job or not
             warnings.warn_explicit(warning.message, warning.category, warning.filename,
                                    warning.lineno)
     notes = tuple(str(w.message) for w in caught if issubclass(w.category, UnmarkWarning))
-    return JobResult(output, job.route, placement, notes, fitted)
+    if mask_outcome is None:
+        return JobResult(output, job.route, placement, notes, fitted)
+    return JobResult(output, job.route, placement, notes, fitted, mask_outcome.route,
+                     mask_outcome.opacity if settings.separate else None, mask_outcome.mark)
+
+
+def save_estimated_mark(result: JobResult, path: Path) -> Path | None:
+    """The mark a separated mask job estimated, as an RGBA template for --template (None when
+    the mask was inpainted)."""
+    if result.mark is None:
+        return None
+    alpha = result.mark.alpha  # (H, W)
+    rows, cols = np.nonzero(alpha.any(axis=1))[0], np.nonzero(alpha.any(axis=0))[0]
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    return save_mark(Mark(alpha[box], result.mark.colour[(slice(None), *box)]), path)
 
 
 def _remove_template(

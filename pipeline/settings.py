@@ -124,7 +124,6 @@ DEFAULT = DipSettings(
     # held-out pixels: the best step, an early stop, the mix with a biharmonic fill
     holdout=True, classic_mix=True, prior_weight=0.1, patience=4, check_every=25, min_steps=50,
     texture_sigma=1.5,
-    separate=True,
 )
 
 # Previews: the default with fewer steps.

@@ -79,8 +79,9 @@ def as_picture(values: np.ndarray) -> Picture:
 def test_remove_in_mask_routes_and_touches_only_the_mask(tiny_settings):
     observed, truth, hole = marked(0.45)
     picture = as_picture(observed)
-    first = remove_in_mask(picture, hole, tiny_settings)
-    second = remove_in_mask(picture, hole, tiny_settings)
+    separating = replace(tiny_settings, separate=True)  # opt-in: see README, Presets
+    first = remove_in_mask(picture, hole, separating)
+    second = remove_in_mask(picture, hole, separating)
     assert first.route == SEPARATED and first.mark is not None
     np.testing.assert_array_equal(first.picture.pixels[~hole], picture.pixels[~hole])
     np.testing.assert_array_equal(first.picture.pixels, second.picture.pixels)
@@ -93,5 +94,5 @@ def test_remove_in_mask_routes_and_touches_only_the_mask(tiny_settings):
 
 def test_remove_in_mask_inpaints_an_opaque_mark(tiny_settings):
     observed, _, hole = marked(1.0)
-    outcome = remove_in_mask(as_picture(observed), hole, tiny_settings)
+    outcome = remove_in_mask(as_picture(observed), hole, replace(tiny_settings, separate=True))
     assert outcome.route == INPAINTED and outcome.opacity > 0.9
