@@ -92,8 +92,16 @@ def remove(
         Path | None,
         typer.Option("--output", "-o", help="Where to write (default NAME.clean.EXT)."),
     ] = None,
-    preset: Annotated[str, typer.Option(help="default | fast | reference")] = "default",
+    preset: Annotated[str, typer.Option(help="default | quality | fast | reference")] = "default",
     steps: Annotated[int | None, typer.Option(min=0, help="Optimiser steps per region.")] = None,
+    separate: Annotated[bool, typer.Option(
+        "--separate/--opaque",
+        help="Un-blend a translucent mark found inside the mask instead of inpainting it "
+             "(experimental: it can leave the mark's outline); --opaque always inpaints.",
+    )] = False,
+    save_mark: Annotated[Path | None, typer.Option(
+        help="With --separate: write the estimated mark here as an RGBA template.",
+    )] = None,
     seed: Annotated[int, typer.Option(help="Same seed, same output.")] = 0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N | mps")] = "auto",
     invert_mask: Annotated[bool, typer.Option("--invert-mask", help="White = remove.")] = False,
@@ -105,14 +113,16 @@ def remove(
     """Remove what MASK (or TEMPLATE) marks from IMAGE."""
     from pipeline.core.restore import Observers
     from pipeline.io.snapshots import SnapshotFolder
-    from pipeline.job import Job, run_job
+    from pipeline.job import Job, run_job, save_estimated_mark
     from pipeline.settings import RunOptions
     from pipeline.settings import preset as named_preset
 
     with one_line_errors():
         if (mask is None) == (template is None):
             raise InputError(f"{image}: give exactly one of --mask or --template")
-        settings = named_preset(preset).with_overrides(steps=steps, seed=seed)
+        if save_mark is not None and not separate:
+            raise InputError(f"{save_mark}: --save-mark needs --separate")
+        settings = named_preset(preset).with_overrides(steps=steps, seed=seed, separate=separate)
         runtime = RunOptions(device=device, snapshot_every=snapshot_every if snapshots else 0)
         output = output or image.with_name(f"{image.stem}.clean{image.suffix}")
         job = Job(image=image, output=output, mask=mask, template=template, invert_mask=invert_mask)
@@ -122,9 +132,16 @@ def remove(
                 snapshot=SnapshotFolder(snapshots, output).write if snapshots else None,
             )
             result = run_job(job, settings, runtime, observers)
+        saved_mark = save_estimated_mark(result, save_mark) if save_mark else None
     found = f" ({result.placement.describe()})" if result.placement else ""
+    if result.opacity is not None:  # separation was tried
+        found = f" ({result.separation}, mark opacity {result.opacity:.2f})"
     console.console.print(f"wrote {result.output}{found}", markup=False, soft_wrap=True)
     note_lossy([result.output])
+    if save_mark is not None:
+        console.console.print(f"wrote the estimated mark to {saved_mark}" if saved_mark else
+                              "no mark saved: the mask was inpainted (no translucent mark found)",
+                              markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -285,7 +302,7 @@ def scaffold(
     template: Annotated[
         str | None, typer.Option(help="RGBA watermark image for every photo, or 'auto'.")
     ] = None,
-    preset: Annotated[str, typer.Option(help="default | fast | reference")] = "default",
+    preset: Annotated[str, typer.Option(help="default | quality | fast | reference")] = "default",
     force: Annotated[bool, typer.Option("--force", help="Replace an existing manifest.")] = False,
 ) -> None:
     """Write a manifest for the photos in IMAGES, pairing each with its mask."""

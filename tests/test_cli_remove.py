@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import box_mask, sample_photo
-from PIL import Image
+from conftest import SAMPLES, box_mask, sample_photo
+from PIL import Image, ImageFilter
 from typer.testing import CliRunner
 
 from cli import app
+from pipeline.io.marks import load_mark
 
 CLI = Path(__file__).resolve().parent.parent / "cli.py"
 
@@ -83,3 +84,33 @@ def test_asking_for_a_missing_gpu_is_one_line_and_exit_2(photo_and_mask):
     run = CliRunner().invoke(app, ["remove", str(photo), "--mask", str(mask), "--device", "cuda:0"])
     assert run.exit_code == 2
     assert "device 'cuda:0': CUDA is not available on this machine" in run.stderr
+
+
+def test_separate_routes_a_translucent_mark_and_saves_it(tmp_path):
+    """`--separate` un-blends a translucent logo found in the mask, says so, and can save the
+    estimated mark as a template; the default inpaints."""
+    logo = load_mark(SAMPLES / "marks" / "logo-tight.png")  # its shape, in white at 0.45
+    shape = np.zeros((80, 224), np.float32)
+    top, left = (80 - logo.size[0]) // 2, (224 - logo.size[1]) // 2
+    shape[top:top + logo.size[0], left:left + logo.size[1]] = logo.alpha / logo.alpha.max()
+    photo = np.asarray(Image.open(SAMPLES / "clean" / "coffee.png").convert("RGB").resize(
+        (224, 80)), np.float32)
+    alpha = 0.45 * shape[..., None]
+    marked = (alpha * 255 + (1 - alpha) * photo).round().astype(np.uint8)
+    Image.fromarray(marked).save(tmp_path / "marked.png")
+    footprint = Image.fromarray(((shape > 0.01) * 255).astype(np.uint8)).filter(
+        ImageFilter.MaxFilter(7))
+    Image.fromarray(255 - np.asarray(footprint)).save(tmp_path / "mask.png")
+    fast = ["--preset", "fast", "--device", "cpu"]
+    runner = CliRunner()
+    run = runner.invoke(app, ["remove", str(tmp_path / "marked.png"), "--mask",
+                              str(tmp_path / "mask.png"), "-o", str(tmp_path / "out.png"),
+                              "--separate", "--save-mark", str(tmp_path / "mark.png"), *fast])
+    assert run.exit_code == 0, run.output
+    assert "separated, mark opacity" in run.output
+    saved = Image.open(tmp_path / "mark.png")
+    assert saved.mode == "RGBA" and saved.size[0] <= 224
+    refused = runner.invoke(app, ["remove", str(tmp_path / "marked.png"), "--mask",
+                                  str(tmp_path / "mask.png"), "-o", str(tmp_path / "o2.png"),
+                                  "--save-mark", str(tmp_path / "m2.png"), *fast])
+    assert refused.exit_code == 2 and "--save-mark needs --separate" in refused.output
