@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from bench.quality import hole_psnr
-from pipeline.core.blend import Mark, closed_form, remove_with_mark
+from pipeline.core.blend import Mark, closed_form, recover
 from pipeline.core.placement import MIN_CONFIDENCE, locate, place
 from pipeline.core.restore import quantize, restore
 from pipeline.io.imaging import Picture, load_mask, load_picture
@@ -38,6 +38,10 @@ def timed(function, *args):
     return result.pixels, time.perf_counter() - started
 
 
+def recovered(marked: Picture, mark: Mark, settings: DipSettings) -> Picture:
+    return recover(marked, mark, settings).picture
+
+
 def section(root: Path, settings: DipSettings = DEFAULT) -> str:
     header = ["case", "file", "closed form", "mask mode", "template (full frame)",
               "template (tight logo)", "template - closed form", "template - mask"]
@@ -53,10 +57,10 @@ def section(root: Path, settings: DipSettings = DEFAULT) -> str:
             inverse = quantize(closed_form(marked.as_float(), mark), np.uint8)
             inverse_psnr = hole_psnr(inverse, clean, hole)
             masked, mask_seconds = timed(restore, marked, hole, settings)
-            full, full_seconds = timed(remove_with_mark, marked, mark, settings)
+            full, full_seconds = timed(recovered, marked, mark, settings)
             placement = locate(tight(mark), marked.as_float())
             found = place(tight(mark), placement, marked.size)
-            located = remove_with_mark(marked, found, settings).pixels
+            located = recovered(marked, found, settings).pixels
             full_psnr = hole_psnr(full, clean, hole)
             mask_psnr = hole_psnr(masked, clean, hole)
             rows.append([

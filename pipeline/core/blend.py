@@ -187,14 +187,3 @@ def _fit(
     local = Mark(alpha=mark.alpha[box], colour=mark.colour[(slice(None), *box)])
     image = picture.pixels[box].astype(np.float32).transpose(2, 0, 1) / picture.max_value
     return combine(image, network, local, trusted & fit, picture.lossy)
-
-
-def remove_with_mark(
-    picture: Picture,
-    mark: Mark,
-    settings: DipSettings,
-    runtime: RunOptions = RunOptions(),
-    observers: Observers = Observers(),
-) -> Picture:
-    """recover(), the picture alone."""
-    return recover(picture, mark, settings, runtime, observers).picture

@@ -191,13 +191,9 @@ class MaskOutcome:
     mark: Mark | None  # the estimated mark when separated (to save as a template)
 
 
-def remove_in_mask(
-    picture: Picture,
-    hole: np.ndarray,
-    settings: DipSettings,
-    runtime: RunOptions = RunOptions(),
-    observers: Observers = Observers(),
-) -> MaskOutcome:
+def remove_in_mask(picture: Picture, hole: np.ndarray, settings: DipSettings,
+                   runtime: RunOptions = RunOptions(),
+                   observers: Observers = Observers()) -> MaskOutcome:
     """Mask mode: un-blend a translucent mark found inside the mask (template mode's recover:
     the exact inverse where the model explains a pixel, the network where it is opaque or
     unexplained); an opaque mark, or none, is inpainted as before. Pixels outside the mask are

@@ -9,7 +9,7 @@ import pytest
 from conftest import SAMPLES, hole_psnr
 from PIL import Image
 
-from pipeline.core.blend import Mark, remove_with_mark
+from pipeline.core.blend import Mark, recover
 from pipeline.core.estimate import estimate_mark
 from pipeline.core.placement import Placement, locate, place
 from pipeline.core.restore import restore
@@ -33,7 +33,7 @@ def test_template_mode_recovers_far_more_than_mask_mode(tiny_settings):
     footprint = mark.alpha > 0
     assert footprint.mean() > 0.1
     settings = dataclasses.replace(tiny_settings, steps=60)
-    by_template = remove_with_mark(marked, mark, settings).pixels
+    by_template = recover(marked, mark, settings).picture.pixels
     by_mask = restore(marked, footprint, settings).pixels
     np.testing.assert_array_equal(by_template[~footprint], marked.pixels[~footprint])
     template_psnr = hole_psnr(by_template, truth, footprint)
