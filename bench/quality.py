@@ -92,6 +92,17 @@ def patchmatch(case: Case) -> np.ndarray:
     return (filled.transpose(1, 2, 0) * 255).round().astype(np.uint8)
 
 
+def separated(settings: DipSettings) -> Method:
+    """Mask mode with separation on: a translucent mark found in the mask is un-blended."""
+    from pipeline.core.separate import remove_in_mask
+
+    def run(case: Case) -> np.ndarray:
+        chosen = dataclasses.replace(settings, separate=True)
+        return remove_in_mask(case.marked, case.hole, chosen).picture.pixels
+
+    return run
+
+
 def dip(settings: DipSettings) -> Method:
     def run(case: Case) -> np.ndarray:
         return restore(case.marked, case.hole, settings).pixels

@@ -42,6 +42,7 @@ def section_quality(args: argparse.Namespace) -> str:
         "PatchMatch": quality.patchmatch,
         "unmark fast": quality.dip(FAST),
         "unmark default": quality.dip(DEFAULT),
+        "unmark --separate": quality.separated(DEFAULT),
     }
     rows, by_method = [], {name: [] for name in methods}
     for case in cases:

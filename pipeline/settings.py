@@ -119,15 +119,15 @@ def _our_net(width: int, levels: int, skip: int, input_depth: int) -> NetworkSha
 DEFAULT = DipSettings(
     preset="default",
     network=_our_net(width=32, levels=4, skip=4, input_depth=8),
-    steps=100, lr=0.01, lr_floor=0.1, output_ema=0.9,
+    steps=25, lr=0.01, lr_floor=0.1, output_ema=0.9,
     context=24, max_side=None,
     # held-out pixels: the best step, an early stop, the mix with a biharmonic fill
-    holdout=True, classic_mix=True, prior_weight=0.1, patience=4, check_every=25, min_steps=50,
+    holdout=True, classic_mix=True, prior_weight=0.1, patience=4, check_every=25, min_steps=25,
     texture_sigma=1.5,
 )
 
 # Previews: the default with fewer steps.
-FAST = dataclasses.replace(DEFAULT, preset="fast", steps=40, min_steps=40)
+FAST = dataclasses.replace(DEFAULT, preset="fast", steps=10, min_steps=10)
 
 # When time is cheap (a GPU): a wider, deeper net, more context and more steps.
 QUALITY = dataclasses.replace(
