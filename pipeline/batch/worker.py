@@ -156,8 +156,10 @@ def review_of(task: Task, result: object) -> dict:
     """What the report shows of a finished job: how it went (read by name, as JobResult grows)
     and its look. A look that cannot be taken is noted, and never fails the job."""
     placement = getattr(result, "placement", None)
+    route = str(getattr(result, "route", "") or "")
+    separation = getattr(result, "separation", None)  # mask jobs: inpainted or separated
     review: dict = {
-        "route": str(getattr(result, "route", "") or ""),
+        "route": f"{route} ({separation})" if separation else route,
         "steps": getattr(result, "steps", None) or task.settings.steps,
         "fitted": getattr(result, "fitted", None),
         "opacity": getattr(result, "opacity", None),
