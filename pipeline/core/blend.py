@@ -38,10 +38,15 @@ class Mark:
         return self.alpha.shape
 
 
+def raw_inverse(image: np.ndarray, mark: Mark) -> np.ndarray:
+    """(J - aW) / (1 - a), unclipped: how far it leaves [0, 1] says how well the model fits."""
+    alpha = np.minimum(mark.alpha, OPAQUE)[None]
+    return (image - alpha * mark.colour) / (1 - alpha)
+
+
 def closed_form(image: np.ndarray, mark: Mark) -> np.ndarray:
     """(J - aW) / (1 - a): exact for an exact template on a lossless file."""
-    alpha = np.minimum(mark.alpha, OPAQUE)[None]
-    return np.clip((image - alpha * mark.colour) / (1 - alpha), 0, 1)
+    return np.clip(raw_inverse(image, mark), 0, 1)
 
 
 # How far outside [0, 1] the inverse may fall before a pixel counts as unexplained. A lossy file's
@@ -52,12 +57,15 @@ TOLERANCE_LOSSLESS = 0.06
 TOLERANCE_LOSSY = 0.2
 
 
-def unexplained(image: np.ndarray, mark: Mark, tolerance: float = TOLERANCE_LOSSLESS) -> np.ndarray:
-    """Pixels the blend model cannot explain: the inverse falls far outside [0, 1] (a wrong
-    opacity, a shifted template, a clipped highlight). They are treated as holes."""
-    alpha = np.minimum(mark.alpha, OPAQUE)[None]
-    raw = (image - alpha * mark.colour) / (1 - alpha)
+def unexplained(image: np.ndarray, mark: Mark, tolerance: float = TOLERANCE_LOSSLESS,
+                raw: np.ndarray | None = None) -> np.ndarray:
+    """Pixels the blend model cannot explain: the inverse (`raw`, when already computed) falls
+    far outside [0, 1] (a wrong opacity, a shifted template, a clipped highlight). They are
+    treated as holes."""
+    raw = raw_inverse(image, mark) if raw is None else raw
     far = ((raw < -tolerance) | (raw > 1 + tolerance)).any(axis=0)
+    if not far.any():
+        return far
     return ndimage.binary_dilation(far, iterations=1) & (mark.alpha > VISIBLE)
 
 
@@ -118,12 +126,13 @@ class Recovery:
     fitted: int
 
 
-def needs_fit(image: np.ndarray, mark: Mark, lossy: bool) -> tuple[np.ndarray, np.ndarray]:
+def needs_fit(image: np.ndarray, mark: Mark, lossy: bool,
+              raw: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(trusted, fit): the pixels whose inverse the model explains, and those the network must
     work on (opaque, unexplained, or noisy: a lossy file under a visible mark)."""
     footprint = mark.alpha > VISIBLE
     tolerance = TOLERANCE_LOSSY if lossy else TOLERANCE_LOSSLESS
-    trusted = footprint & (mark.alpha < OPAQUE) & ~unexplained(image, mark, tolerance)
+    trusted = footprint & (mark.alpha < OPAQUE) & ~unexplained(image, mark, tolerance, raw)
     fit = footprint & ~trusted
     if lossy:
         fit |= footprint & (mark.alpha >= LOSSY_FIT_ALPHA)
@@ -152,8 +161,9 @@ def recover(
     box = _window(footprint, WINDOW_MARGIN)
     local = Mark(alpha=mark.alpha[box], colour=mark.colour[(slice(None), *box)])
     image = picture.pixels[box].astype(np.float32).transpose(2, 0, 1) / picture.max_value
-    trusted, fit = needs_fit(image, local, picture.lossy)
-    values = closed_form(image, local)
+    raw = raw_inverse(image, local)
+    trusted, fit = needs_fit(image, local, picture.lossy, raw)
+    values = np.clip(raw, 0, 1)
     if fit.any():
         values = np.where(fit, _fit(picture, mark, box, trusted, fit, settings, runtime,
                                     observers), values)
