@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 from scipy.signal import convolve2d
+
+from pipeline.core.texture import detail_energy
 
 YIQ = np.array([[0.299, 0.587, 0.114], [0.5959, -0.2746, -0.3213], [0.2115, -0.5227, 0.3112]])
 HAARPSI_C, HAARPSI_ALPHA = 30.0, 4.2
 GMSD_T = 170 / 255.0**2
-DETAIL_SIGMA = 1.5
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,9 @@ def hole_psnr(result: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> float:
 
 
 def detail(image: np.ndarray, hole: np.ndarray) -> float:
-    """Spread over the hole of grey minus its Gaussian blur (sigma 1.5)."""
-    grey = _luma(image)
-    return float((grey - ndimage.gaussian_filter(grey, DETAIL_SIGMA))[hole].std())
+    """Spread over the hole of grey minus its Gaussian blur (sigma 1.5); the texture stage
+    matches its fill to this same measure."""
+    return detail_energy(image, hole)
 
 
 def haarpsi(result: np.ndarray, truth: np.ndarray) -> float:

@@ -111,19 +111,21 @@ def dip(settings: DipSettings) -> Method:
 
 
 def score(method_name: str, method: Method, case: Case) -> Score:
-    started = time.perf_counter()
-    result = method(case)
-    seconds = time.perf_counter() - started
+    result, seconds = _timed(method, case)
     return Score(method_name, case.name, hole_psnr(result, case.clean, case.hole), seconds)
 
 
 def score_seen(method_name: str, method: Method, case: Case) -> Score:
     """As `score`, with the perceptual numbers and the pixels kept for the sheet."""
-    started = time.perf_counter()
-    result = method(case)
-    seconds = time.perf_counter() - started
+    result, seconds = _timed(method, case)
     seen = measure(_as_float(result), _as_float(case.clean), case.hole)
     return Score(method_name, case.name, seen.psnr, seconds, seen, result)
+
+
+def _timed(method: Method, case: Case) -> tuple[np.ndarray, float]:
+    started = time.perf_counter()
+    result = method(case)
+    return result, time.perf_counter() - started
 
 
 def with_steps(settings: DipSettings, steps: int) -> DipSettings:

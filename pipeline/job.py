@@ -89,7 +89,7 @@ def check_job(job: Job, settings: DipSettings) -> None:
     check_output_path(job)
 
 
-def load_input(job: Job, settings: DipSettings) -> Picture:
+def load_input(job: Job) -> Picture:
     """The job's photo, refused before any fitting if the network or the output cannot take it."""
     picture = load_picture(job.image)
     check_encodable(picture, job.output)
@@ -98,7 +98,7 @@ def load_input(job: Job, settings: DipSettings) -> Picture:
 
 def load_job(job: Job, settings: DipSettings | None = None) -> tuple[Picture, np.ndarray]:
     """Decode a mask job's inputs; raises InputError naming the file at fault."""
-    picture = load_picture(job.image) if settings is None else load_input(job, settings)
+    picture = load_picture(job.image) if settings is None else load_input(job)
     if job.mask is None:
         raise InputError(f"{job.image}: no mask given")
     hole = load_mask(job.mask, picture.size, invert=job.invert_mask)
@@ -155,7 +155,7 @@ def _remove_template(
     Raises NoMarkFound, writing nothing, when the mark is not there or the blend model does not
     confirm it where it was found: an image without the mark is never touched.
     """
-    picture = load_input(job, settings)
+    picture = load_input(job)
     mark = load_mark(job.template, channels=picture.pixels.shape[2])
     placement = locate(mark, picture.as_float(), picture.lossy)
     needed = threshold(mark, picture.size)

@@ -89,28 +89,28 @@ class MaskFill:
 
     def finish(self, output: np.ndarray) -> np.ndarray:
         """The network's fill, mixed and textured as the settings ask."""
-        structure = self.structure(output)
+        mixed, on_holdout = self.mix(output)
         if self.settings.texture_sigma <= 0:
-            return structure.values
-        return add_texture(
-            structure, self.inputs.target, self.unknown, self.inside, self.holdout,
-            self.settings.texture_sigma, self.seed,
+            return mixed
+        target, holdout = self.inputs.target, self.holdout
+        structure = StructureFill(
+            values=np.where(self.unknown[None], mixed, target),
+            on_holdout=None if on_holdout is None else np.where(
+                (self.unknown | holdout)[None], on_holdout, target),
         )
+        return add_texture(structure, target, self.unknown, self.inside, holdout,
+                           self.settings.texture_sigma, self.seed)
 
-    def structure(self, output: np.ndarray) -> StructureFill:
-        """The network's fill mixed with the classic one, weighted by the held-out pixels."""
+    def mix(self, output: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The network's fill mixed with the classic one, weighted by the held-out pixels; and
+        what that mix predicted for the held-out pixels (None without them)."""
         holdout = self.holdout
         on_holdout = output if holdout is not None else None
-        if self.settings.classic_mix and self.classic is not None:
-            share = 0.5
-            if holdout is not None:
-                classic_on_holdout = classic_fill(self.inputs.target, self.unknown | holdout)
-                share = best_share(output, classic_on_holdout, self.inputs.target, holdout)
-                on_holdout = (1 - share) * output + share * classic_on_holdout
-            output = (1 - share) * output + share * self.classic
-        target = self.inputs.target
-        values = np.where(self.unknown[None], output, target)
-        if on_holdout is not None:
-            on_holdout = np.where((self.unknown | holdout)[None], on_holdout, target)
-        return StructureFill(values=output if self.settings.texture_sigma <= 0 else values,
-                             on_holdout=on_holdout)
+        if not self.settings.classic_mix or self.classic is None:
+            return output, on_holdout
+        share = 0.5
+        if holdout is not None:
+            classic_on_holdout = classic_fill(self.inputs.target, self.unknown | holdout)
+            share = best_share(output, classic_on_holdout, self.inputs.target, holdout)
+            on_holdout = (1 - share) * output + share * classic_on_holdout
+        return (1 - share) * output + share * self.classic, on_holdout

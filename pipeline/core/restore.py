@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -51,6 +51,12 @@ class Evidence:
 
     weight: np.ndarray  # (H, W) float32, how much each pixel's value is trusted
     blend: Blend | None = None  # full-size forward model (template mode)
+
+    def cut(self, rows: slice, cols: slice) -> Evidence:
+        blend = self.blend
+        if blend is not None:
+            blend = Blend(alpha=blend.alpha[:, rows, cols], colour=blend.colour[:, rows, cols])
+        return Evidence(weight=self.weight[rows, cols], blend=blend)
 
 
 def check_hole(hole: np.ndarray, source: str) -> None:
@@ -110,38 +116,11 @@ def _restore_crops(
     """`fill` + `composite`, crop by crop: only crops become floats, so memory follows the
     marked area, not the photo (a 64 MP photo would cost 768 MB per float copy)."""
     pixels = picture.pixels.copy()
-    found = regions.find_regions(
-        hole, settings.context, settings.merge_gap, size_multiple(settings.network)
-    )
-    for index, region in enumerate(found):
-        rows, cols = region.crop.slices
-        crop = picture.with_pixels(picture.pixels[rows, cols])  # the original, not the filled
-        local = regions.Box(0, region.crop.height, 0, region.crop.width)
-        evidence = Evidence(weight=(~hole[rows, cols]).astype(np.float32))
-        job = RegionFit(crop.as_float(), evidence, local, region.pad, settings, runtime, index,
-                        len(found))
-        output = job.run(observers, _crop_snapshot(picture, pixels, region, job, observers))
-        target = pixels[rows, cols]
-        target[region.owned] = quantize(output, pixels.dtype)[region.owned]
+    evidence = Evidence(weight=(~hole).astype(np.float32))
+    for region, output in _fit_regions(picture, hole, settings, evidence, runtime, observers,
+                                       shown=pixels):
+        _paste(pixels, region, output)
     return picture.with_pixels(pixels)
-
-
-def _crop_snapshot(
-    picture: Picture, pixels: np.ndarray, region: regions.Region, job: RegionFit,
-    observers: Observers,
-) -> SnapshotCallback | None:
-    if observers.snapshot is None:
-        return None
-
-    def write(step: int, output: np.ndarray) -> None:
-        preview = pixels.copy()
-        rows, cols = region.crop.slices
-        crop = output[:, : region.crop.height, : region.crop.width]
-        target = preview[rows, cols]
-        target[region.owned] = quantize(crop, preview.dtype)[region.owned]
-        observers.snapshot(job.steps_before + step, picture.with_pixels(preview))
-
-    return write
 
 
 def fill(
@@ -155,21 +134,55 @@ def fill(
     """The picture as floats (C, H, W) with the generator's output in the hole."""
     if settings.context is None:
         return _fill_whole(picture, hole, settings, evidence, runtime, observers)
-    image = picture.as_float()
-    filled = image.copy()
+    filled = picture.as_float()
     shown = picture.pixels.copy() if observers.snapshot else picture.pixels  # for snapshots
+    for region, output in _fit_regions(picture, hole, settings, evidence, runtime, observers,
+                                       shown):
+        rows, cols = region.crop.slices
+        filled[:, rows, cols][:, region.owned] = output[:, region.owned]
+        if observers.snapshot:
+            _paste(shown, region, output)
+    return filled
+
+
+def _fit_regions(
+    picture: Picture, hole: np.ndarray, settings: DipSettings, evidence: Evidence,
+    runtime: RunOptions, observers: Observers, shown: np.ndarray,
+) -> Iterator[tuple[regions.Region, np.ndarray]]:
+    """Each region of the hole and its fill (C, h, w), fitted on its own crop: only the crop
+    becomes floats. `shown` (the picture's pixels as filled so far) is what snapshots show."""
     found = regions.find_regions(
         hole, settings.context, settings.merge_gap, size_multiple(settings.network)
     )
     for index, region in enumerate(found):
-        job = RegionFit(image, evidence, region.crop, region.pad, settings, runtime, index,
-                        len(found))
-        output = job.run(observers, _crop_snapshot(picture, shown, region, job, observers))
         rows, cols = region.crop.slices
-        filled[:, rows, cols][:, region.owned] = output[:, region.owned]
-        if observers.snapshot:
-            shown[rows, cols][region.owned] = quantize(output, shown.dtype)[region.owned]
-    return filled
+        crop = picture.with_pixels(picture.pixels[rows, cols])  # the original, not the filled
+        local = regions.Box(0, region.crop.height, 0, region.crop.width)
+        job = RegionFit(crop.as_float(), evidence.cut(rows, cols), local, region.pad, settings,
+                        runtime, index, len(found))
+        yield region, job.run(observers, _crop_snapshot(picture, shown, region, job, observers))
+
+
+def _paste(pixels: np.ndarray, region: regions.Region, output: np.ndarray) -> None:
+    """The region's own hole pixels of `output` (C, h, w floats) into `pixels` (H, W, C)."""
+    rows, cols = region.crop.slices
+    crop = output[:, : region.crop.height, : region.crop.width]
+    pixels[rows, cols][region.owned] = quantize(crop, pixels.dtype)[region.owned]
+
+
+def _crop_snapshot(
+    picture: Picture, pixels: np.ndarray, region: regions.Region, job: RegionFit,
+    observers: Observers,
+) -> SnapshotCallback | None:
+    if observers.snapshot is None:
+        return None
+
+    def write(step: int, output: np.ndarray) -> None:
+        preview = pixels.copy()
+        _paste(preview, region, output)
+        observers.snapshot(job.steps_before + step, picture.with_pixels(preview))
+
+    return write
 
 
 @dataclass(frozen=True)

@@ -71,11 +71,10 @@ def add_texture(
     base = lowpass(structure.values, sigma)
     if holdout is not None and structure.on_holdout is not None:
         exemplar_on_holdout = exemplar_fill(target, unknown | holdout, seed, padding)
-        truth = np.where(unknown[None], structure.values, target)
-        share = best_share(
+        share = best_share(  # judged against the known pixels, the hole as the structure has it
             lowpass(structure.on_holdout, sigma),
             lowpass(exemplar_on_holdout, sigma),
-            lowpass(truth, sigma),
+            lowpass(structure.values, sigma),
             holdout,
         )
         base = (1 - share) * base + share * lowpass(exemplar, sigma)
