@@ -154,6 +154,27 @@ def test_status_reads_a_ledger_it_may_not_write(tmp_path: Path, monkeypatch) -> 
     assert "done" in run.stdout + run.stderr
 
 
+def test_a_ledger_locked_by_a_writer_is_waited_for_then_named_busy_not_damaged(
+    tmp_path: Path, monkeypatch
+) -> None:  # item 6: a busy ledger is not a damaged one
+    _, file = _done_batch(tmp_path)
+    with ledger.Ledger(file, readonly=True) as book:
+        before = book.records()
+    writer = sqlite3.connect(file, isolation_level=None)
+    writer.execute("PRAGMA journal_mode=DELETE")  # so that a write lock also stops readers
+    writer.execute("BEGIN EXCLUSIVE")
+    monkeypatch.setattr(ledger, "BUSY_SECONDS", 0.2)
+    try:
+        with pytest.raises(InputError, match="stayed locked by another process") as refused:
+            ledger.Ledger(file)
+        assert "damaged" not in str(refused.value)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    with ledger.Ledger(file, readonly=True) as reopened:  # once free, it reads as before
+        assert reopened.records() == before and len(before) == 2
+
+
 @pytest.mark.skipif(torch.backends.mps.is_available(), reason="needs a machine without MPS")
 def test_devices_mps_without_mps_is_refused_up_front() -> None:  # item 12
     with pytest.raises(InputError, match="MPS is not available"):
