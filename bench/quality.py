@@ -94,7 +94,7 @@ def patchmatch(case: Case) -> np.ndarray:
 
 def separated(settings: DipSettings) -> Method:
     """Mask mode with separation on: a translucent mark found in the mask is un-blended."""
-    from pipeline.core.separate import remove_in_mask
+    from pipeline.core.mask_route import remove_in_mask
 
     def run(case: Case) -> np.ndarray:
         chosen = dataclasses.replace(settings, separate=True)

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.core.blend import Mark, recover
+from pipeline.core.mask_route import remove_in_mask
 from pipeline.core.placement import Placement, locate, place, threshold
 from pipeline.core.restore import Observers
-from pipeline.core.separate import remove_in_mask
 from pipeline.errors import InputError, NoMarkFound
 from pipeline.io.imaging import (
     Picture,

@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from scipy import ndimage
 
+from pipeline.core.restore import quantize
+from pipeline.io.marks import load_mark
 from pipeline.settings import FAST, NetworkShape
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -63,3 +66,22 @@ def photo_and_mask(tmp_path: Path) -> tuple[Path, Path]:
     mask_path = tmp_path / "mask.png"
     box_mask(photo.size, (20, 16, 36, 26)).save(mask_path)
     return photo_path, mask_path
+
+
+SIZE = (80, 224)  # height, width
+
+
+def marked(opacity: float, name: str = "coffee") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(observed, truth, rough mask): the shipped logo's shape in white at `opacity` over a
+    shipped photo, 8-bit; the mask is the logo's footprint dilated by 3 px."""
+    logo = load_mark(SAMPLES / "marks" / "logo-tight.png")
+    height, width = SIZE
+    shape = np.zeros(SIZE, np.float32)
+    top, left = (height - logo.size[0]) // 2, (width - logo.size[1]) // 2
+    shape[top:top + logo.size[0], left:left + logo.size[1]] = logo.alpha / logo.alpha.max()
+    photo = Image.open(SAMPLES / "clean" / f"{name}.png").convert("RGB").resize((width, height))
+    truth = np.asarray(photo).transpose(2, 0, 1).astype(np.float32) / 255
+    alpha = opacity * shape
+    observed = quantize(alpha * 1.0 + (1 - alpha) * truth, np.uint8).transpose(2, 0, 1) / 255
+    hole = ndimage.binary_dilation(shape > 0.01, iterations=3)
+    return observed.astype(np.float32), truth, hole
