@@ -14,16 +14,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import cv2
 import numpy as np
+
+from pipeline.core.leftover import EDGE_MARGIN, FOOTPRINT_ALPHA, correlation, dilate, edge_strength
 
 GHOST = 0.6  # ghost correlation above which the mark (or its outline) still shows
 CHANGED_LEVELS = 12 / 255  # a change this big is more than codec noise
 CHANGED_OUTSIDE = 0.01  # share of far pixels allowed to change that much (lossy outputs)
 LOW_CONFIDENCE = 0.4  # placement confidence below which a template job is doubtful
-FOOTPRINT_ALPHA = 0.02  # a template pixel at least this opaque is part of the mark
 NEAR = 3  # px: changes this close to the footprint are the fill's own
-EDGE_MARGIN = 4  # px around the footprint where the ghost check looks
 
 
 @dataclass(frozen=True)
@@ -56,23 +55,6 @@ def _grey(pixels: np.ndarray) -> np.ndarray:
     return _channels(pixels).mean(axis=2)
 
 
-def _edges(grey: np.ndarray) -> np.ndarray:
-    dx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
-    dy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
-    return cv2.GaussianBlur(np.hypot(dx, dy), (0, 0), 1.0)  # a pixel of shift still matches
-
-
-def _dilate(footprint: np.ndarray, pixels: int) -> np.ndarray:
-    kernel = np.ones((2 * pixels + 1, 2 * pixels + 1), np.uint8)
-    return cv2.dilate(footprint.astype(np.uint8), kernel) > 0
-
-
-def _correlation(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a - a.mean(), b - b.mean()
-    norm = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    return float((a * b).sum() / norm) if norm > 1e-12 else 0.0
-
-
 def residual(
     before: np.ndarray, after: np.ndarray, opacity: np.ndarray, from_template: bool
 ) -> Residual:
@@ -81,18 +63,18 @@ def residual(
     footprint = opacity > FOOTPRINT_ALPHA
     if not footprint.any() or before.shape[:2] != after.shape[:2]:
         return Residual(0.0, 0.0, 0.0)
-    near = _dilate(footprint, EDGE_MARGIN)
-    rows, cols = np.nonzero(_dilate(footprint, EDGE_MARGIN + 3))  # edges at a crop's border lie
+    near = dilate(footprint, EDGE_MARGIN)
+    rows, cols = np.nonzero(dilate(footprint, EDGE_MARGIN + 3))  # edges at a crop's border lie
     box = slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1)
     grey_before, grey_after = _grey(before[box]), _grey(after[box])
     if from_template:
-        mark = _edges(opacity[box].astype(np.float32))
+        mark = edge_strength(opacity[box].astype(np.float32))
     else:  # the mark as the input shows it, in and around the mask
-        mark = _edges(grey_before)
+        mark = edge_strength(grey_before)
     inside = near[box]
-    ghost = _correlation(_edges(grey_after)[inside], mark[inside])
-    ghost_before = _correlation(_edges(grey_before)[inside], mark[inside])
-    far = ~_dilate(footprint, NEAR)
+    ghost = correlation(edge_strength(grey_after)[inside], mark[inside])
+    ghost_before = correlation(edge_strength(grey_before)[inside], mark[inside])
+    far = ~dilate(footprint, NEAR)
     changed = np.abs(_channels(after) - _channels(before)).max(axis=2) > CHANGED_LEVELS
     share = float(changed[far].mean()) if far.any() else 0.0
     return Residual(max(ghost, 0.0), max(ghost_before, 0.0), share)

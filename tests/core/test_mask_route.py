@@ -9,7 +9,8 @@ import numpy as np
 from conftest import hole_psnr, marked
 from scipy import ndimage
 
-from pipeline.core.mask_route import INPAINTED, MIXED, SEPARATED, remove_in_mask
+from pipeline.core.blend import Mark
+from pipeline.core.mask_route import INPAINTED, MIXED, SEPARATED, _gone, remove_in_mask
 from pipeline.core.restore import quantize
 from pipeline.io.imaging import Picture
 
@@ -60,3 +61,11 @@ def test_a_translucent_logo_and_an_opaque_number_each_get_their_route(tiny_setti
     assert np.abs(result[number] - truth_hwc[number]).mean() < 0.5 * np.abs(
         1.0 - truth_hwc[number]).mean()
     assert outcome.mark is not None and not outcome.mark.alpha[number_hole].any()
+
+
+def test_a_separation_that_leaves_the_outline_is_not_kept():
+    observed, truth, hole = marked(0.45)
+    alpha = np.where(hole, np.abs(observed - truth).max(axis=0) / 0.45, 0).clip(0, 1) * 0.45
+    colour = np.ones_like(observed)
+    assert _gone(observed, Mark(alpha.astype(np.float32), colour))
+    assert not _gone(observed, Mark((alpha * 0.4).astype(np.float32), colour))

@@ -1,0 +1,42 @@
+"""Does a mark still show? How much an image's edges follow the mark's own edges (Pearson
+correlation of edge strengths over the mark's footprint and a few pixels around it): near 0
+when the mark is gone, near 1 when it (or its outline) is still there. Used by mask mode to
+check a separation before keeping it, and by the batch review of finished jobs."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+EDGE_MARGIN = 4  # px around the footprint where the edges are compared
+FOOTPRINT_ALPHA = 0.02  # a matte pixel at least this opaque is part of the mark
+
+
+def edge_strength(grey: np.ndarray) -> np.ndarray:
+    dx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
+    dy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
+    return cv2.GaussianBlur(np.hypot(dx, dy), (0, 0), 1.0)  # a pixel of shift still matches
+
+
+def dilate(footprint: np.ndarray, pixels: int) -> np.ndarray:
+    kernel = np.ones((2 * pixels + 1, 2 * pixels + 1), np.uint8)
+    return cv2.dilate(footprint.astype(np.uint8), kernel) > 0
+
+
+def correlation(first: np.ndarray, second: np.ndarray) -> float:
+    first, second = first - first.mean(), second - second.mean()
+    norm = float(np.sqrt((first * first).sum() * (second * second).sum()))
+    return float((first * second).sum() / norm) if norm > 1e-12 else 0.0
+
+
+def mark_left(image: np.ndarray, alpha: np.ndarray) -> float:
+    """How much `image` ((C, H, W) floats) still shows the mark whose matte is `alpha` (H, W)."""
+    footprint = alpha > FOOTPRINT_ALPHA
+    if not footprint.any():
+        return 0.0
+    near = dilate(footprint, EDGE_MARGIN)
+    rows, cols = np.nonzero(dilate(footprint, EDGE_MARGIN + 3))  # edges at a crop's border lie
+    box = slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1)
+    grey = image[(slice(None), *box)].mean(axis=0).astype(np.float32)
+    mark = edge_strength(alpha[box].astype(np.float32))
+    return correlation(edge_strength(grey)[near[box]], mark[near[box]])
