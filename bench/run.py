@@ -108,11 +108,15 @@ def section_speed(args: argparse.Namespace) -> str:
             if reached
             else f"{label}: did not reach the reference's PSNR at the step budgets tried."
         )
+    from bench import speed  # it reads this module's helpers: import it once this one is loaded
+
     return (
         "### Time to the reference's quality (kate, 256 px centre crop)\n\n"
         + table(["run", "hole PSNR (dB)", "seconds", "speed-up"], rows)
         + "\n\n"
         + "\n".join(f"- {line}" for line in summary)
+        + "\n\n"
+        + speed.fit_section()
     )
 
 

@@ -1,6 +1,7 @@
-"""Template mode's speed against what it competes with, measured in the same run: the closed-form
-inverse on a lossless tiled case, placement of a 96 px logo on a 2816x1536 photo, and how close
-one DIP step of the default net comes to the CPU's peak. `python -m bench.speed` prints it."""
+"""Speed against what it competes with, measured in the same run: template mode against the
+closed-form inverse on a lossless tiled case, placement of a 96 px logo on a 2816x1536 photo; how
+close one DIP step of the default net comes to the CPU's peak, and batched fits of 8 regions
+against the same fits one by one. `python -m bench.speed` prints it."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ from PIL import Image
 
 from bench.run import ROOT, table
 from pipeline import devices
+from pipeline.core.batch_fit import StackedModel, fit_batch
 from pipeline.core.blend import Mark, closed_form, recover
-from pipeline.core.fit import FitInputs, Problem, _set_up, _step
+from pipeline.core.fit import FitInputs, Problem, Stepped, fit, set_up, step
+from pipeline.core.mask_fill import MaskFill
 from pipeline.core.placement import Placement, _scaled, locate, place
 from pipeline.core.restore import quantize
 from pipeline.io.imaging import Picture
 from pipeline.io.marks import load_mark
-from pipeline.settings import DEFAULT
+from pipeline.settings import DEFAULT, DipSettings
 
 SAMPLES = ROOT / "samples"
 PEAK_GFLOPS = 157.0  # this CPU, 2 cores, AVX2 FMA (FACTS.md)
@@ -95,29 +98,86 @@ def _conv_flops(net: torch.nn.Module, shape: tuple[int, ...]) -> int:
     return total
 
 
-def step_row(height: int = 128, width: int = 288) -> list[str]:
+def _step_seconds(model: Stepped, problem: Problem, settings: DipSettings = DEFAULT) -> float:
     device = devices.pick("cpu")
-    target = np.random.default_rng(0).random((3, height, width), dtype=np.float32)
-    inputs = FitInputs(target=target, weight=np.ones((1, height, width), np.float32))
-    model = _set_up(target.shape, DEFAULT, 0, device)
-    problem = Problem.on(inputs, device)
-    forward = _conv_flops(model.net, tuple(model.base_input.shape))
-    for step in range(3):  # warm-up
-        _step(model, problem, DEFAULT, step, device)
-    steps = 10
-    started = time.perf_counter()
-    for step in range(steps):
-        _step(model, problem, DEFAULT, step, device)
-    seconds = (time.perf_counter() - started) / steps
-    gflops = 3 * forward / seconds / 1e9  # backward costs about twice the forward
-    return [f"one DIP step, default net, {height}x{width} crop",
-            f"{seconds * 1000:.0f} ms, {3 * forward / 1e9:.2f} GFLOP",
+    for index in range(3):  # warm-up
+        step(model, problem, settings, index, device)
+    return _best_of(lambda: [step(model, problem, settings, i, device) for i in range(5)]) / 5
+
+
+def _rate(label: str, seconds: float, flop: float) -> list[str]:
+    gflops = flop / seconds / 1e9
+    return [label, f"{seconds * 1000:.0f} ms, {flop / 1e9:.2f} GFLOP",
             f"{gflops:.1f} GFLOP/s ({gflops / PEAK_GFLOPS:.0%} of peak)",
             f"peak {PEAK_GFLOPS:.0f} GFLOP/s"]
 
 
+def step_row(height: int = 128, width: int = 288) -> list[str]:
+    device = devices.pick("cpu")
+    target = np.random.default_rng(0).random((3, height, width), dtype=np.float32)
+    inputs = FitInputs(target=target, weight=np.ones((1, height, width), np.float32))
+    model = set_up(target.shape, DEFAULT, 0, device)
+    forward = _conv_flops(model.net, tuple(model.base_input.shape))
+    seconds = _step_seconds(model, Problem.on(inputs, device))
+    # backward costs about twice the forward
+    return _rate(f"one DIP step, default net, {height}x{width} crop", seconds, 3 * forward)
+
+
+def _small_crops(count: int, side: int = 64) -> list[FitInputs]:
+    """Mask mode's inputs (held-out pixels, the biharmonic pull) for crops of a real photo."""
+    photo = _photo((256, 512))
+    crops = []
+    for index in range(count):
+        top, left = 64 * (index // 4) + 32, 112 * (index % 4) + 24
+        target = np.ascontiguousarray(photo[:, top : top + side, left : left + side])
+        weight = np.ones((1, side, side), np.float32)
+        weight[:, 26:34, 12:52] = 0  # a stroke of text, with 24 px of context around it
+        inside = np.ones((side, side), bool)
+        crops.append(MaskFill.plan(target, weight, inside, DEFAULT).inputs)
+    return crops
+
+
+def batched_step_row(members: int = 8, side: int = 64) -> list[str]:
+    device = devices.pick("cpu")
+    crops = _small_crops(members, side)
+    models = [set_up(crop.target.shape, DEFAULT, seed, device) for seed, crop in enumerate(crops)]
+    stacked = StackedModel.of(models, DEFAULT)
+    forward = members * _conv_flops(models[0].net, tuple(models[0].base_input.shape))
+    seconds = _step_seconds(stacked, Problem.stack([Problem.on(c, device) for c in crops]))
+    return _rate(f"one batched DIP step, default net, {members} crops of {side}x{side}",
+                 seconds, 3 * forward)
+
+
+def batch_row(members: int = 8, side: int = 64) -> list[str]:
+    """The fits of `members` regions, together and one by one, with the same seeds (each timed
+    twice, interleaved, the faster run counts: the first pays for oneDNN's kernel set-up)."""
+    crops, seeds = _small_crops(members, side), list(range(members))
+    batched, one_by_one = float("inf"), float("inf")
+    for _ in range(2):
+        started = time.perf_counter()
+        together = fit_batch(crops, DEFAULT, seeds)
+        batched = min(batched, time.perf_counter() - started)
+        started = time.perf_counter()
+        alone = [fit(crop, DEFAULT, seed=seed) for crop, seed in zip(crops, seeds, strict=True)]
+        one_by_one = min(one_by_one, time.perf_counter() - started)
+    gaps = np.stack([a.output - b.output for a, b in zip(together, alone, strict=True)])
+    gaps = np.abs(gaps) * 255
+    return [f"batched vs one-by-one fits of {members} regions ({side}x{side}, default preset)",
+            f"{batched:.2f} s vs {one_by_one:.2f} s (outputs apart by {gaps.mean():.2f}/255 on "
+            f"average, {gaps.max():.0f}/255 at most: float32 rounding, grown by Adam)",
+            f"{one_by_one / batched:.2f}x faster", "> 1x"]
+
+
+def fit_section() -> str:
+    """How close a DIP step comes to the CPU's peak, and what fitting regions together buys."""
+    rows = [step_row(), step_row(64, 64), batched_step_row(), batch_row()]
+    header = ["what", "measured", "ratio / rate", "target"]
+    return (f"### The CPU's rate and batched fits (torch threads: {torch.get_num_threads()})\n\n"
+            + table(header, rows))
+
+
 def section() -> str:
-    rows = [template_row(), placement_row(), step_row()]
+    rows = [template_row(), placement_row()]
     header = ["what", "measured", "ratio / rate", "target"]
     return (f"### Template mode speed (torch threads: {torch.get_num_threads()})\n\n"
             + table(header, rows))
@@ -125,3 +185,4 @@ def section() -> str:
 
 if __name__ == "__main__":
     print(section())
+    print(fit_section())

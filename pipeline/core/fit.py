@@ -7,6 +7,7 @@ The loop reads top to bottom: set up, step, score, report, checkpoint, stop.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -123,6 +124,13 @@ class Model:
         return FitCheckpoint(cpu, self.net.state_dict(), self.optimiser.state_dict(),
                              self.perturb.get_state())
 
+    def noisy_input(self, reg_noise: float, device: torch.device) -> torch.Tensor:
+        """The fixed input, perturbed afresh each step (reg_noise: the reference's jitter)."""
+        if reg_noise <= 0:
+            return self.base_input
+        noise = torch.randn(self.base_input.shape, generator=self.perturb, device=device)
+        return self.base_input + noise * reg_noise
+
     def resume(self, saved: FitCheckpoint, device: torch.device) -> FitState:
         self.net.load_state_dict(saved.net)
         self.optimiser.load_state_dict(saved.optimiser)
@@ -134,9 +142,15 @@ class Model:
         )
 
 
+def _per_member(values: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N,) sums: one per fit of a batch (a whole-tensor sum when N = 1)."""
+    return values.sum(dim=(1, 2, 3))
+
+
 @dataclass(frozen=True)
 class Problem:
-    """The fit's inputs as tensors on the device, with the sums that normalise each term."""
+    """The fit's inputs as tensors on the device, with the sums that normalise each term. Every
+    tensor leads with one row per fit: 1 here, N once `stack`ed for a batch of fits."""
 
     target: torch.Tensor
     weight: torch.Tensor
@@ -162,29 +176,41 @@ class Problem:
             terms["mark"] = terms["alpha"] * put(inputs.blend.colour)
         if inputs.holdout is not None:
             terms["holdout"] = put(inputs.holdout.astype(np.float32))
-            terms["holdout_sum"] = terms["holdout"].sum().clamp_min(1.0) * channels
+            terms["holdout_sum"] = _per_member(terms["holdout"]).clamp_min(1.0) * channels
         if inputs.prior is not None:
             unknown = (weight <= 0).float()
             if "holdout" in terms:  # held-out pixels are scored, never pulled towards anything
                 unknown = unknown * (1 - terms["holdout"])
             terms.update(prior=put(inputs.prior), unknown=unknown,
-                         unknown_sum=unknown.sum().clamp_min(1.0) * channels)
-        weight_sum = weight.sum().clamp_min(1.0) * channels
+                         unknown_sum=_per_member(unknown).clamp_min(1.0) * channels)
+        weight_sum = _per_member(weight).clamp_min(1.0) * channels
         return cls(put(inputs.target), weight, weight_sum, **terms)
 
-    def loss(self, output: torch.Tensor, prior_weight: float) -> torch.Tensor:
+    @classmethod
+    def stack(cls, problems: list[Problem]) -> Problem:
+        """Several fits' problems as one; all must hold the same terms on the same shape."""
+        fields = dataclasses.fields(cls)
+        return cls(**{
+            f.name: None if getattr(problems[0], f.name) is None
+            else torch.cat([getattr(p, f.name) for p in problems])
+            for f in fields
+        })
+
+    def losses(self, output: torch.Tensor, prior_weight: float) -> torch.Tensor:
+        """(N,) each fit's loss; their sum is minimised, so no fit's gradient reaches another."""
         seen = output if self.mark is None else self.mark + (1 - self.alpha) * output
-        loss = ((seen - self.target) ** 2 * self.weight).sum() / self.weight_sum
+        losses = _per_member((seen - self.target) ** 2 * self.weight) / self.weight_sum
         if self.prior is not None and prior_weight > 0:
-            pull = ((output - self.prior) ** 2 * self.unknown).sum() / self.unknown_sum
-            loss = loss + prior_weight * pull
-        return loss
+            pull = _per_member((output - self.prior) ** 2 * self.unknown) / self.unknown_sum
+            losses = losses + prior_weight * pull
+        return losses
 
-    def holdout_error(self, current: torch.Tensor) -> float:
-        return float((((current - self.target) ** 2) * self.holdout).sum() / self.holdout_sum)
+    def holdout_errors(self, current: torch.Tensor) -> torch.Tensor:
+        """(N,) mean squared error of each fit on its held-out pixels."""
+        return _per_member((current - self.target) ** 2 * self.holdout) / self.holdout_sum
 
 
-def _set_up(
+def set_up(
     shape: tuple[int, ...], settings: DipSettings, seed: int, device: torch.device
 ) -> Model:
     torch.manual_seed(seed)  # the network's initial weights
@@ -201,7 +227,7 @@ def _set_up(
     return Model(net, base_input, perturb, optimiser)
 
 
-def _learning_rate(settings: DipSettings, step: int) -> float:
+def learning_rate(settings: DipSettings, step: int) -> float:
     progress = step / max(1, settings.steps)
     cosine = 0.5 * (1 + math.cos(math.pi * progress))
     return settings.lr * (settings.lr_floor + (1 - settings.lr_floor) * cosine)
@@ -212,27 +238,33 @@ def _autocast_dtype(settings: DipSettings) -> torch.dtype | None:
     return torch.bfloat16 if settings.precision == "bf16" else None
 
 
-def _step(
-    model: Model, problem: Problem, settings: DipSettings, step: int, device: torch.device
+class Stepped(Protocol):
+    """What a step needs of a model: one fit's (Model) or a batch's (batch_fit.StackedModel)."""
+
+    net: torch.nn.Module
+    optimiser: torch.optim.Optimizer
+
+    def noisy_input(self, reg_noise: float, device: torch.device) -> torch.Tensor: ...
+
+
+def step(
+    model: Stepped, problem: Problem, settings: DipSettings, index: int, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimiser step: (loss, output) of the network before the update."""
+    """Optimiser step `index`: each fit's loss (N,) and output (N, C, H, W) before the update."""
     for group in model.optimiser.param_groups:
-        group["lr"] = _learning_rate(settings, step)
-    net_input = model.base_input
-    if settings.reg_noise > 0:
-        noise = torch.randn(model.base_input.shape, generator=model.perturb, device=device)
-        net_input = model.base_input + noise * settings.reg_noise
+        group["lr"] = learning_rate(settings, index)
+    net_input = model.noisy_input(settings.reg_noise, device)
     dtype = _autocast_dtype(settings)
     with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
         output = model.net(net_input).float()
-    loss = problem.loss(output, settings.prior_weight)
+    losses = problem.losses(output, settings.prior_weight)
     model.optimiser.zero_grad(set_to_none=True)
-    loss.backward()
+    losses.sum().backward()
     model.optimiser.step()
-    return loss, output
+    return losses, output
 
 
-def _every(step: int, period: int, last: int | None = None) -> bool:
+def every(step: int, period: int, last: int | None = None) -> bool:
     return bool(period) and step % period == 0 or step == last
 
 
@@ -249,7 +281,7 @@ def fit(
     pixels, the best output is kept, and the fit stops after `patience` checks without gain.
     """
     device = devices.pick(runtime.device)
-    model = _set_up(inputs.target.shape, settings, seed, device)
+    model = set_up(inputs.target.shape, settings, seed, device)
     problem = Problem.on(inputs, device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # one fixed input shape for the whole fit
@@ -259,18 +291,18 @@ def fit(
 
     model.net.train()
     while state.step < settings.steps:
-        loss, output = _step(model, problem, settings, state.step, device)
+        loss, output = step(model, problem, settings, state.step, device)
         state.step += 1
         latest = output.detach()
         current = state.track(latest, settings.output_ema)
-        if problem.holdout is not None and _every(state.step, settings.check_every, settings.steps):
-            state.score(current, problem.holdout_error(current))
-        if hooks.on_step is not None and _every(state.step, REPORT_EVERY, settings.steps):
+        if problem.holdout is not None and every(state.step, settings.check_every, settings.steps):
+            state.score(current, float(problem.holdout_errors(current)))
+        if hooks.on_step is not None and every(state.step, REPORT_EVERY, settings.steps):
             loss_value = loss.item()  # a device sync: not every step
             hooks.on_step(state.step, loss_value)
-        if hooks.on_snapshot is not None and _every(state.step, runtime.snapshot_every):
-            hooks.on_snapshot(state.step, _to_numpy(current))
-        if hooks.checkpointer and _every(state.step, runtime.checkpoint_every):
+        if hooks.on_snapshot is not None and every(state.step, runtime.snapshot_every):
+            hooks.on_snapshot(state.step, to_numpy(current))
+        if hooks.checkpointer and every(state.step, runtime.checkpoint_every):
             if state.step < settings.steps:
                 hooks.checkpointer.save(model.checkpoint(state))
         if settings.patience and state.stale >= settings.patience:
@@ -282,12 +314,12 @@ def fit(
             latest = model.net(model.base_input).float()
     final = state.best if state.best is not None else state.track(latest, 0.0)
     return FitResult(
-        output=_to_numpy(final),
+        output=to_numpy(final),
         steps=state.step,
         loss=float(loss_value),
         holdout_error=state.best_error if state.best is not None else None,
     )
 
 
-def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
+def to_numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor[0].float().cpu().numpy()

@@ -9,7 +9,8 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from pipeline.core import regions
+from pipeline import devices
+from pipeline.core import batch_fit, regions
 from pipeline.core.fit import Blend, Checkpointer, FitHooks, FitInputs, SnapshotCallback, fit
 from pipeline.core.generator import size_multiple
 from pipeline.core.mask_fill import CropFill, Direct, MaskFill
@@ -150,17 +151,63 @@ def _fit_regions(
     runtime: RunOptions, observers: Observers, shown: np.ndarray,
 ) -> Iterator[tuple[regions.Region, np.ndarray]]:
     """Each region of the hole and its fill (C, h, w), fitted on its own crop: only the crop
-    becomes floats. `shown` (the picture's pixels as filled so far) is what snapshots show."""
+    becomes floats. `shown` (the picture's pixels as filled so far) is what snapshots show.
+    Small crops of one size are fitted together (batch_fit) unless the fits are watched step
+    by step (snapshots, optimiser checkpoints): their outputs are the same to float rounding."""
     found = regions.find_regions(
         hole, settings.context, settings.merge_gap, size_multiple(settings.network)
     )
-    for index, region in enumerate(found):
-        rows, cols = region.crop.slices
+
+    def job(index: int, steps_before: int) -> RegionFit:
+        rows, cols = found[index].crop.slices
         crop = picture.with_pixels(picture.pixels[rows, cols])  # the original, not the filled
-        local = regions.Box(0, region.crop.height, 0, region.crop.width)
-        job = RegionFit(crop.as_float(), evidence.cut(rows, cols), local, region.pad, settings,
-                        runtime, index, len(found))
-        yield region, job.run(observers, _crop_snapshot(picture, shown, region, job, observers))
+        local = regions.Box(0, found[index].crop.height, 0, found[index].crop.width)
+        return RegionFit(crop.as_float(), evidence.cut(rows, cols), local, found[index].pad,
+                         settings, runtime, index, len(found), steps_before)
+
+    watched = observers.snapshot is not None or runtime.checkpoint_every > 0
+    limits = batch_fit.BatchLimits.of(devices.pick(runtime.device))
+    sizes = [_padded_size(region) for region in found]
+    members = [1 if watched else limits.members(height * width) for height, width in sizes]
+    groups = batch_fit.group(sizes, members)
+    done = 0
+    for group in groups:
+        jobs = [job(index, done + rank * settings.steps) for rank, index in enumerate(group)]
+        done += len(group) * settings.steps
+        if len(jobs) > 1:
+            outputs = _run_together(jobs, observers)
+        else:
+            snapshot = _crop_snapshot(picture, shown, found[group[0]], jobs[0], observers)
+            outputs = [jobs[0].run(observers, snapshot)]
+        yield from zip([found[index] for index in group], outputs, strict=True)
+
+
+def _padded_size(region: regions.Region) -> tuple[int, int]:
+    return region.crop.height + region.pad[0], region.crop.width + region.pad[1]
+
+
+def _run_together(jobs: list[RegionFit], observers: Observers) -> list[np.ndarray]:
+    """RegionFit.run of each job, the fits of those that share a batch_key run as one."""
+    stores = [observers.checkpoints(job.index) if observers.checkpoints else None for job in jobs]
+    outputs = [store.result() if store else None for store in stores]
+    todo = [rank for rank, output in enumerate(outputs) if output is None]
+    plans = {rank: jobs[rank].plan() for rank in todo}
+    keys = [batch_fit.batch_key(plans[rank].inputs) for rank in todo]
+    first, count = jobs[0], len(todo)
+    for part in batch_fit.group(keys, [count] * count):
+        members = [todo[i] for i in part]
+
+        def on_step(step: int, loss: float, members: list[int] = members) -> None:
+            if observers.progress:
+                done = jobs[members[0]].steps_before + step * len(members)
+                observers.progress(done, first.settings.steps * first.count, loss)
+
+        results = batch_fit.fit_batch([plans[rank].inputs for rank in members], first.settings,
+                                      [jobs[rank].seed for rank in members], first.runtime,
+                                      on_step)
+        for rank, result in zip(members, results, strict=True):
+            outputs[rank] = jobs[rank].finish(plans[rank], result.output, stores[rank])
+    return outputs
 
 
 def _paste(pixels: np.ndarray, region: regions.Region, output: np.ndarray) -> None:
@@ -197,14 +244,11 @@ class RegionFit:
     runtime: RunOptions
     index: int
     count: int
+    steps_before: int  # optimiser steps of the regions fitted before this one (for progress)
 
     @property
     def seed(self) -> int:
         return self.settings.seed * 1000 + self.index
-
-    @property
-    def steps_before(self) -> int:
-        return self.index * self.settings.steps
 
     def _cut(self, array: np.ndarray) -> np.ndarray:
         rows, cols = self.crop.slices
@@ -240,7 +284,13 @@ class RegionFit:
         crop_fill = self.plan()
         hooks = FitHooks(on_step=on_step, on_snapshot=on_snapshot, checkpointer=store)
         result = fit(crop_fill.inputs, self.settings, self.runtime, self.seed, hooks)
-        output = crop_fill.finish(result.output)
+        return self.finish(crop_fill, result.output, store)
+
+    def finish(self, crop_fill: CropFill, fitted: np.ndarray, store: RegionStore | None
+               ) -> np.ndarray:
+        """The crop's fill from the network's output (C, h, w), padding removed, kept in
+        `store` so that a resumed job does not fit this region again."""
+        output = crop_fill.finish(fitted)
         output = np.ascontiguousarray(output[:, : self.crop.height, : self.crop.width])
         if store is not None:
             store.save_result(output)
@@ -278,7 +328,7 @@ def _fill_whole(
     multiple = size_multiple(settings.network)
     pad = tuple(max(2 * multiple, -(-side // multiple) * multiple) - side for side in small)
     box = regions.Box(0, small[0], 0, small[1])
-    job = RegionFit(image, Evidence(weight=weight[0]), box, pad, settings, runtime, 0, 1)
+    job = RegionFit(image, Evidence(weight=weight[0]), box, pad, settings, runtime, 0, 1, 0)
     output = job.run(observers, None)
     if scale < 1:
         output = _resize(output, (height, width), Image.Resampling.BICUBIC)
