@@ -147,7 +147,8 @@ def remove(
 @app.command()
 def estimate(
     folder: Annotated[
-        Path, typer.Argument(help="Photos of one size that carry the same mark at the same place.")
+        Path, typer.Argument(help="Photos that carry the same mark at the same place (of one "
+                             "size, or at a fixed offset from a corner or the centre).")
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="The template to write (.png).")],
 ) -> None:
@@ -156,12 +157,13 @@ def estimate(
     from pipeline.io.marks import estimate_folder
 
     with one_line_errors():
-        mark = estimate_folder(folder, output)
-    footprint = describe(mark)
+        estimated = estimate_folder(folder, output)
+    footprint = describe(estimated.mark)
+    aligned = f" ({estimated.alignment.describe()})" if estimated.alignment else ""
     console.console.print(
         f"wrote {output}: footprint {footprint.pixels} px in a {footprint.width}x"
         f"{footprint.height} box at x={footprint.left}, y={footprint.top}; mean opacity "
-        f"{footprint.mean_opacity:.2f}", markup=False, soft_wrap=True,
+        f"{footprint.mean_opacity:.2f}{aligned}", markup=False, soft_wrap=True,
     )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pipeline.batch import ledger
 from pipeline.batch.manifest import AUTO_TEMPLATE, BatchJob, Manifest
-from pipeline.core.estimate import estimate_mark, stack_pictures
+from pipeline.core.estimate_sizes import estimate_pictures
 from pipeline.errors import InputError
 from pipeline.io.imaging import load_picture
 from pipeline.io.marks import save_mark
@@ -40,12 +40,7 @@ def _estimate_template(images: Sequence[Path], target: Path, where: str) -> None
             pictures.append(load_picture(image))
         except InputError:
             continue  # that job fails by itself, with its own reason; the others need not
-    stack = stack_pictures(pictures, where)  # its errors name `where`
-    try:
-        mark = estimate_mark(stack)
-    except InputError as problem:
-        raise InputError(f"{where}: {problem}") from None
-    save_mark(mark, target)
+    save_mark(estimate_pictures(pictures, where).mark, target)  # its errors name `where`
 
 
 def resolve(

@@ -10,21 +10,18 @@ folder, whose slope is -a and whose intercept is aW.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 
-from pipeline.core.blend import Mark
+from pipeline.core.blend import VISIBLE, Mark
 from pipeline.core.mask_fill import classic_fill
 from pipeline.errors import InputError
-from pipeline.io.imaging import Picture
 
 MIN_IMAGES = 3
+MAX_COLOUR_SPREAD = 0.1  # median distance of the fitted colours from theirs: one colour
 
 
 def median_gradient_magnitude(images: np.ndarray) -> np.ndarray:
@@ -79,28 +76,40 @@ def estimate_mark(images: np.ndarray) -> Mark:
     return opacity_and_colour(images, where)
 
 
-def stack_pictures(pictures: Sequence[Picture], where: str) -> np.ndarray:
-    """Decoded photos of one size -> (N, 3, H, W) floats; `where` names them in errors."""
-    if len(pictures) < MIN_IMAGES:
-        raise InputError(f"{where}: needs at least {MIN_IMAGES} images, found {len(pictures)}")
-    sizes = Counter(p.size for p in pictures)
-    if len(sizes) > 1:
-        (height, width), count = sizes.most_common(1)[0]
-        odd = next(p for p in pictures if p.size != (height, width))
-        raise InputError(
-            f"{where}: the images differ in size ({count} of {len(pictures)} are {width}x{height}"
-            f", {Path(odd.source).name} is {odd.size[1]}x{odd.size[0]}); estimation needs the "
-            "mark at the same place on images of one size"
-        )
-    return np.stack([_rgb(p.as_float()) for p in pictures])
+def one_colour_mark(images: np.ndarray) -> Mark:
+    """estimate_mark for a mark of one colour (most are: white or grey text, a sparkle), with
+    opacity fitted on the footprint grown by a pixel so its antialiased rim is kept. One unknown
+    a pixel, J - I = a(W - I) across images and channels, is far steadier than the free line
+    fit, whose slope rests on how much the photos differ there; a many-coloured mark keeps that
+    fit."""
+    first = estimate_mark(images)
+    where = first.alpha > 0
+    confident = where & (first.alpha >= np.median(first.alpha[where]))
+    colour = np.median(first.colour[:, confident], axis=1)  # (C,)
+    if np.median(np.abs(first.colour[:, confident] - colour[:, None])) > MAX_COLOUR_SPREAD:
+        return first
+    grown = ndimage.binary_dilation(where, iterations=1)
+    under = np.stack([classic_fill(image, grown) for image in images])
+    change = images[:, :, grown] - under[:, :, grown]  # (N, C, P)
+    contrast = colour[None, :, None] - under[:, :, grown]
+    alpha_points = weighted_median(change / np.where(np.abs(contrast) < 1e-6, 1e-6, contrast),
+                                   contrast**2)
+    alpha = np.zeros(where.shape, np.float32)
+    alpha[grown] = np.clip(alpha_points, 0, 1)
+    alpha[alpha < VISIBLE] = 0
+    painted = np.broadcast_to(colour[:, None, None], first.colour.shape) * (alpha > 0)
+    return Mark(alpha=alpha, colour=painted.astype(np.float32))
 
 
-def _rgb(image: np.ndarray) -> np.ndarray:
-    if image.shape[0] == 3:
-        return image
-    if image.shape[0] == 1:
-        return np.repeat(image, 3, axis=0)
-    raise InputError("estimation works on RGB or grey images")
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(N, C, P) -> (P,): per point, the median of its N*C values under their weights."""
+    values = values.reshape(-1, values.shape[-1])
+    weights = weights.reshape(-1, weights.shape[-1])
+    order = np.argsort(values, axis=0)
+    ranked = np.take_along_axis(values, order, axis=0)
+    cumulative = np.cumsum(np.take_along_axis(weights, order, axis=0), axis=0)
+    middle = (cumulative < cumulative[-1] / 2).sum(axis=0)
+    return ranked[np.minimum(middle, len(ranked) - 1), np.arange(ranked.shape[1])]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.core.blend import VISIBLE, Mark
-from pipeline.core.estimate import MIN_IMAGES, estimate_mark, stack_pictures
+from pipeline.core.estimate import MIN_IMAGES
+from pipeline.core.estimate_sizes import Estimate, estimate_pictures
 from pipeline.errors import InputError
 from pipeline.io.imaging import IMAGE_SUFFIXES, Picture, load_picture, save_picture
 
@@ -28,13 +29,13 @@ def load_mark(path: str | Path, channels: int = 3) -> Mark:
     return Mark(alpha=alpha, colour=colour)
 
 
-def load_folder(folder: Path) -> np.ndarray:
+def load_folder(folder: Path) -> list[Picture]:
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder")
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if len(paths) < MIN_IMAGES:
         raise InputError(f"{folder}: needs at least {MIN_IMAGES} images, found {len(paths)}")
-    return stack_pictures([load_picture(p) for p in paths], str(folder))
+    return [load_picture(p) for p in paths]
 
 
 def mark_as_rgba(mark: Mark) -> np.ndarray:
@@ -60,9 +61,10 @@ def save_mark(mark: Mark, path: Path) -> Path:
     return save_picture(picture, path)
 
 
-def estimate_folder(folder: Path, output: Path) -> Mark:
-    """`unmark estimate`: the mark shared by the photos in `folder`, written to `output`."""
+def estimate_folder(folder: Path, output: Path) -> Estimate:
+    """`unmark estimate`: the mark shared by the photos in `folder`, written to `output`: full
+    size when they share one size, else its box, placed in each photo by search."""
     _check_template_path(output)  # before the long part
-    mark = estimate_mark(load_folder(folder))
-    save_mark(mark, output)
-    return mark
+    estimate = estimate_pictures(load_folder(folder), str(folder))
+    save_mark(estimate.mark, output)
+    return estimate
