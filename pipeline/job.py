@@ -14,6 +14,7 @@ from pipeline.core.blend import Mark, recover
 from pipeline.core.mask_route import remove_in_mask
 from pipeline.core.placement import Placement, locate, place, threshold
 from pipeline.core.restore import Observers
+from pipeline.core.tiling import find_copies
 from pipeline.errors import InputError, NoMarkFound
 from pipeline.io.imaging import (
     Picture,
@@ -149,15 +150,17 @@ def save_estimated_mark(result: JobResult, path: Path) -> Path | None:
 def _remove_template(
     job: Job, settings: DipSettings, runtime: RunOptions, observers: Observers
 ) -> tuple[Path, Placement, int]:
-    """Find the template in the job's image, recover the photo under it, write the result;
-    also say how many pixels the network had to fill (0: the exact inverse did it all).
+    """Find the template in the job's image, and every further copy of a tiled mark; recover
+    the photo under them, write the result; also say how many pixels the network had to fill
+    (0: the exact inverse did it all).
 
     Raises NoMarkFound, writing nothing, when the mark is not there or the blend model does not
     confirm it where it was found: an image without the mark is never touched.
     """
     picture = load_input(job)
     mark = load_mark(job.template, channels=picture.pixels.shape[2])
-    placement = locate(mark, picture.as_float(), picture.lossy)
+    image = picture.as_float()
+    placement = locate(mark, image, picture.lossy)
     needed = threshold(mark, picture.size)
     name = Path(job.template).name
     if placement.confidence < needed:
@@ -170,6 +173,11 @@ def _remove_template(
             f"{job.image}: watermark {name} not found (best match at x={placement.left}, "
             f"y={placement.top}: {placement.problem}); the image was left untouched"
         )
-    full = place(mark, placement, picture.size)
+    tiling = find_copies(mark, image, picture.lossy, placement)
+    if len(tiling.copies) == 1:  # a single mark, placed as it always was
+        full = place(mark, placement, picture.size)
+    else:
+        full = tiling.mark(picture.size)
+        placement = tiling.placement(placement)
     result = recover(picture, full, settings, runtime, observers)
     return save_picture(result.picture, job.output), placement, result.fitted

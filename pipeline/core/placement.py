@@ -40,23 +40,34 @@ class Placement:
     scale: float
     confidence: float
     problem: str | None = None  # why the blend model does not confirm the mark here, if it does not
+    copies: int = 1  # a tiled mark: the copies confirmed and removed (this one among them)
+    unconfirmed: int = 0  # a tiled mark: copies the grid predicts but the blend model refused
 
     def as_dict(self) -> dict:
-        """As the ledger keeps it."""
-        return {"top": self.top, "left": self.left, "scale": round(self.scale, 4),
-                "confidence": round(self.confidence, 4)}
+        """As the ledger keeps it (a single mark's entry as before tiling existed)."""
+        found = {"top": self.top, "left": self.left, "scale": round(self.scale, 4),
+                 "confidence": round(self.confidence, 4)}
+        if self.copies > 1 or self.unconfirmed:
+            found |= {"copies": self.copies, "unconfirmed": self.unconfirmed}
+        return found
 
     @classmethod
     def from_dict(cls, data: dict) -> Placement:
         return cls(int(data["top"]), int(data["left"]), float(data["scale"]),
-                   float(data["confidence"]))
+                   float(data["confidence"]), copies=int(data.get("copies", 1)),
+                   unconfirmed=int(data.get("unconfirmed", 0)))
 
     def describe(self, brief: bool = False) -> str:
         """The placement for people: in full after `remove`, brief in a status table's note."""
+        tiled = ""
+        if self.copies > 1 or self.unconfirmed:
+            tiled = f", tiled: {self.copies} copies"
+            if self.unconfirmed:
+                tiled += f" ({self.unconfirmed} unconfirmed, left untouched)"
         if brief:
-            return f"mark at x={self.left} y={self.top}, confidence {self.confidence:.2f}"
+            return f"mark at x={self.left} y={self.top}, confidence {self.confidence:.2f}{tiled}"
         return (f"mark at x={self.left}, y={self.top}, scale {self.scale:.2f}, "
-                f"confidence {self.confidence:.2f}")
+                f"confidence {self.confidence:.2f}{tiled}")
 
 
 def _scaled(mark: Mark, scale: float) -> Mark:
@@ -245,18 +256,28 @@ def _check(mark: Mark, found: Placement, image: np.ndarray, lossy: bool) -> tupl
 
 
 def place(mark: Mark, placement: Placement, size: tuple[int, int]) -> Mark:
-    """The mark at its placement on a canvas of `size` (H, W); zero opacity elsewhere."""
+    """The mark at its placement on a canvas of `size` (H, W); zero opacity elsewhere. A copy
+    of a tiled mark may stick out of the canvas on any side: its visible part is placed."""
     scaled = _scaled(mark, placement.scale)
     height, width = size
     alpha = np.zeros(size, np.float32)
     colour = np.zeros((scaled.colour.shape[0], height, width), np.float32)
-    h = min(scaled.size[0], height - placement.top)
-    w = min(scaled.size[1], width - placement.left)
-    rows = slice(placement.top, placement.top + h)
-    cols = slice(placement.left, placement.left + w)
-    alpha[rows, cols] = scaled.alpha[:h, :w]
-    colour[:, rows, cols] = scaled.colour[:, :h, :w]
+    canvas, inside = overlap(placement.top, placement.left, scaled.size, size)
+    alpha[canvas] = scaled.alpha[inside]
+    colour[(slice(None), *canvas)] = scaled.colour[(slice(None), *inside)]
     return Mark(alpha=alpha, colour=colour)
+
+
+Box = tuple[slice, slice]
+
+
+def overlap(top: int, left: int, box: tuple[int, int], size: tuple[int, int]) -> tuple[Box, Box]:
+    """Where a box of `box` (H, W) at (top, left) meets a canvas of `size`: the canvas's
+    slices and the box's own (empty when they do not meet)."""
+    y0, x0 = max(0, top), max(0, left)
+    y1, x1 = max(y0, min(size[0], top + box[0])), max(x0, min(size[1], left + box[1]))
+    return ((slice(y0, y1), slice(x0, x1)),
+            (slice(y0 - top, y1 - top), slice(x0 - left, x1 - left)))
 
 
 def threshold(mark: Mark, size: tuple[int, int]) -> float:

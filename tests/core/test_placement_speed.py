@@ -80,3 +80,13 @@ def test_a_logo_job_on_a_large_photo_runs_no_network(tmp_path, tiny_settings):
 
     assert (result.placement.top, result.placement.left) == (truth.top, truth.left)
     assert result.fitted == 0
+
+
+def test_a_copy_cut_by_the_border_is_placed_on_its_visible_part():
+    mark = logo()  # 16 x 96 px
+    placed = place(mark, Placement(top=-5, left=-20, scale=1.0, confidence=1.0), (40, 60))
+    np.testing.assert_array_equal(placed.alpha[:11], mark.alpha[5:, 20:80])
+    assert placed.alpha[11:].max() == 0
+    corner = place(mark, Placement(top=30, left=50, scale=1.0, confidence=1.0), (40, 60))
+    np.testing.assert_array_equal(corner.alpha[30:, 50:], mark.alpha[:10, :10])
+    assert place(mark, Placement(-200, 0, 1.0, 1.0), (40, 60)).alpha.max() == 0
