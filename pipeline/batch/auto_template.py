@@ -10,8 +10,11 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from PIL import Image
+
 from pipeline.batch import ledger
 from pipeline.batch.manifest import AUTO_TEMPLATE, BatchJob, Manifest
+from pipeline.core.estimate import MIN_IMAGES
 from pipeline.core.estimate_sizes import estimate_pictures
 from pipeline.errors import InputError
 from pipeline.io.imaging import load_picture
@@ -43,6 +46,45 @@ def _estimate_template(images: Sequence[Path], target: Path, where: str) -> None
     save_mark(estimate_pictures(pictures, where).mark, target)  # its errors name `where`
 
 
+def _size(image: Path) -> tuple[int, int] | None:
+    try:
+        with Image.open(image) as opened:
+            return opened.size
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None  # its job fails by itself, with its own reason
+
+
+def _estimate_entry(images: Sequence[Path], target: Path, where: str) -> dict[Path, Path]:
+    """Each image's template. Photos of one size share one full-frame estimate. Across sizes,
+    each size with enough photos gets its own (a mark rescaled from another size is not exact
+    enough for the blend check); the others get the estimate aligned across all sizes, or,
+    failing that, the largest group's (placed by search, scale 0.5x-2x)."""
+    groups: dict[tuple[int, int] | None, list[Path]] = {}
+    for image in images:
+        groups.setdefault(_size(image), []).append(image)
+    sized = {size: members for size, members in groups.items() if size is not None}
+    if len(sized) < 2:
+        _estimate_template(images, target, where)
+        return dict.fromkeys(images, target)
+    templates: dict[Path, Path] = {}
+    for (width, height), members in sized.items():
+        if len(members) >= MIN_IMAGES:
+            own = target.with_name(f"{target.stem}-{width}x{height}.png")
+            _estimate_template(members, own, f"{where}, the {width}x{height} photos")
+            templates.update(dict.fromkeys(members, own))
+    rest = [image for image in images if image not in templates]
+    if rest:
+        try:
+            _estimate_template(images, target, where)
+            templates.update(dict.fromkeys(rest, target))
+        except InputError:
+            if not templates:
+                raise
+            largest = max(sized.values(), key=len)[0]
+            templates.update(dict.fromkeys(rest, templates[largest]))
+    return templates
+
+
 def resolve(
     manifest: Manifest, jobs: tuple[BatchJob, ...], estimate: bool
 ) -> tuple[tuple[BatchJob, ...], dict[str, str]]:
@@ -53,27 +95,46 @@ def resolve(
     `estimate` (status: read-only), only marks already on disk are used.
     """
     state = ledger.state_dir(manifest.output)
-    marks: dict[int, Path] = {}
+    marks: dict[Path, Path] = {}
     failed: dict[str, str] = {}
     for entry in sorted({item.entry for item in jobs if item.job.template == AUTO_TEMPLATE}):
         members = [item for item in manifest.jobs if item.entry == entry]
         images = [item.job.image for item in members]
         target = auto_template_path(state, entry, images)
-        if estimate and not target.is_file():
+        index = target.with_suffix(".json")  # which template each image got
+        if estimate and not index.is_file():
             where = f"template: auto (jobs[{entry}], line {members[0].line})"
             try:
-                _estimate_template(images, target, where)
+                chosen = _estimate_entry(images, target, where)
             except InputError as problem:
                 failed.update((item.key, str(problem)) for item in jobs if item.entry == entry)
                 continue
-            for stale in target.parent.glob(f"entry{entry}-*.png"):  # from earlier images
-                if stale != target:
+            _write_index(index, chosen)
+            for stale in target.parent.glob(f"entry{entry}-*"):  # from earlier images
+                if not stale.name.startswith(target.stem):
                     stale.unlink(missing_ok=True)
-        if target.is_file():
-            marks[entry] = target
+        marks.update(_read_index(index))
     resolved = tuple(
-        dataclasses.replace(item, job=dataclasses.replace(item.job, template=marks[item.entry]))
-        if item.job.template == AUTO_TEMPLATE and item.entry in marks else item
+        dataclasses.replace(item, job=dataclasses.replace(item.job, template=marks[item.job.image]))
+        if item.job.template == AUTO_TEMPLATE and item.job.image in marks else item
         for item in jobs
     )
     return resolved, failed
+
+
+def _write_index(index: Path, chosen: dict[Path, Path]) -> None:
+    text = json.dumps({str(image): template.name for image, template in chosen.items()})
+    partial = index.with_suffix(".part")
+    partial.write_text(text)
+    os.replace(partial, index)  # written last: a crash before it means estimate again
+
+
+def _read_index(index: Path) -> dict[Path, Path]:
+    if not index.is_file():
+        return {}
+    try:
+        names = json.loads(index.read_text())
+    except (OSError, ValueError):
+        return {}
+    found = {Path(image): index.parent / name for image, name in names.items()}
+    return {image: template for image, template in found.items() if template.is_file()}

@@ -15,7 +15,8 @@ from scipy import ndimage
 
 from pipeline.core.anchor import SEARCH_SIDE, Alignment, Region, align, aligned_windows
 from pipeline.core.blend import Mark
-from pipeline.core.estimate import MIN_IMAGES, estimate_mark, footprint, one_colour_mark
+from pipeline.core.estimate import MIN_IMAGES, footprint, one_colour_mark
+from pipeline.core.joint_matte import refine_matte
 from pipeline.errors import InputError
 from pipeline.io.imaging import Picture
 
@@ -69,7 +70,8 @@ def estimate_pictures(pictures: Sequence[Picture], where: str) -> Estimate:
     note = sizes_note(pictures)
     try:
         if note is None:
-            return Estimate(estimate_mark(np.stack(images)))
+            stack = np.stack(images)
+            return Estimate(without_specks(refine_matte(stack, one_colour_mark(stack))))
         return estimate_anchored(images)
     except InputError as problem:
         if note is None:
@@ -91,7 +93,8 @@ def estimate_anchored(images: Sequence[np.ndarray]) -> Estimate:
     region = _region(coarse, shrink, alignment.window)
     windows = aligned_windows(images, alignment, region=region)
     sharp = np.asarray(alignment.scales) >= SHARP_SCALE * max(alignment.scales)
-    mark = one_colour_mark(windows[sharp] if sharp.sum() >= MIN_IMAGES else windows)
+    used = windows[sharp] if sharp.sum() >= MIN_IMAGES else windows
+    mark = refine_matte(used, one_colour_mark(used))
     return Estimate(boxed(mark), alignment)
 
 
@@ -105,8 +108,8 @@ def _region(coarse: np.ndarray, shrink: float, window: tuple[int, int]) -> Regio
     return Region(top, left, bottom - top, right - left)
 
 
-def boxed(mark: Mark) -> Mark:
-    """The mark cut to its box, with BOX_MARGIN px of zero opacity around it."""
+def without_specks(mark: Mark) -> Mark:
+    """The mark without the specks its estimate picks up from the photos (faint, or tiny)."""
     labels, count = ndimage.label(mark.alpha > 0, np.ones((3, 3)))
     index = np.arange(1, count + 1)
     peaks = ndimage.maximum(mark.alpha, labels, index=index)
@@ -115,10 +118,18 @@ def boxed(mark: Mark) -> Mark:
     where = np.isin(labels, index[kept])
     if not where.any():
         raise InputError("no common watermark found across the images")
+    return Mark(np.where(where, mark.alpha, 0).astype(np.float32),
+                np.where(where[None], mark.colour, 0).astype(np.float32))
+
+
+def boxed(mark: Mark) -> Mark:
+    """The mark cut to its box, with BOX_MARGIN px of zero opacity around it."""
+    mark = without_specks(mark)
+    where = mark.alpha > 0
     rows, cols = np.nonzero(where.any(axis=1))[0], np.nonzero(where.any(axis=0))[0]
     box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
     pad = ((BOX_MARGIN, BOX_MARGIN), (BOX_MARGIN, BOX_MARGIN))
     return Mark(
-        alpha=np.pad(np.where(where, mark.alpha, 0)[box], pad),
+        alpha=np.pad(mark.alpha[box], pad),
         colour=np.pad(mark.colour[(slice(None), *box)], ((0, 0), *pad)),
     )
