@@ -177,7 +177,9 @@ def fit_section() -> str:
 
 
 def section() -> str:
-    rows = [template_row(), placement_row()]
+    from bench.tiled import tiled_rows
+
+    rows = [template_row(), *tiled_rows(), placement_row()]
     header = ["what", "measured", "ratio / rate", "target"]
     return (f"### Template mode speed (torch threads: {torch.get_num_threads()})\n\n"
             + table(header, rows))
