@@ -4,11 +4,9 @@ the first copy plus the bare closed-form inverse of the whole tiled mark."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
-from bench.speed import SAMPLES, _photo
+from bench.speed import SAMPLES, _best_of, _photo
 from pipeline.core.blend import Mark, closed_form, recover
 from pipeline.core.placement import _scaled, locate
 from pipeline.core.restore import quantize
@@ -30,15 +28,6 @@ def _grid(tile: Mark) -> Mark:
             if -tile.size[0] < top < SIZE[0] and -tile.size[1] < left < SIZE[1]:
                 copies.append(Copy(top, left, on_grid=True))
     return Tiling(tile, tuple(copies), 0, None).mark(SIZE)
-
-
-def _best_of(function, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def tiled_rows() -> list[list[str]]:

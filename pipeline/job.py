@@ -61,7 +61,7 @@ class JobResult:
     placement: Placement | None = None  # template jobs: where the mark was found
     warnings: tuple[str, ...] = ()  # what the job warned about (each also raised as it came)
     fitted: int | None = None  # template jobs: pixels the network filled (0: the inverse did all)
-    separation: str | None = None  # mask jobs: "separated" (un-blended) or "inpainted"
+    separation: str | None = None  # mask jobs: "separated", "inpainted" or both (by region)
     opacity: float | None = None  # mask jobs with separation on: the mark's estimated opacity
     mark: Mark | None = field(default=None, repr=False, compare=False)  # when separated
 
@@ -176,7 +176,7 @@ def _remove_template(
     tiling = find_copies(mark, image, picture.lossy, placement)
     if len(tiling.copies) == 1:  # a single mark, placed as it always was
         full = place(mark, placement, picture.size)
-    else:
+    else:  # a tiled mark: refused copies are counted (a lone logo's refused guesses are not)
         full = tiling.mark(picture.size)
         placement = tiling.placement(placement)
     result = recover(picture, full, settings, runtime, observers)

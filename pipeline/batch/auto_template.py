@@ -46,10 +46,15 @@ def _estimate_template(images: Sequence[Path], target: Path, where: str) -> None
     save_mark(estimate_pictures(pictures, where).mark, target)  # its errors name `where`
 
 
+TURNED = {5, 6, 7, 8}  # EXIF orientations that swap width and height (load_picture turns them)
+
+
 def _size(image: Path) -> tuple[int, int] | None:
     try:
         with Image.open(image) as opened:
-            return opened.size
+            width, height = opened.size
+            turned = opened.getexif().get(0x0112) in TURNED
+            return (height, width) if turned else (width, height)
     except (OSError, ValueError, Image.DecompressionBombError):
         return None  # its job fails by itself, with its own reason
 
@@ -102,7 +107,7 @@ def resolve(
         images = [item.job.image for item in members]
         target = auto_template_path(state, entry, images)
         index = target.with_suffix(".json")  # which template each image got
-        if estimate and not index.is_file():
+        if estimate and len(_read_index(index)) < len(images):  # new, or a template went missing
             where = f"template: auto (jobs[{entry}], line {members[0].line})"
             try:
                 chosen = _estimate_entry(images, target, where)

@@ -88,6 +88,7 @@ def fit_blend(pairs: EdgePairs) -> BlendFit | None:
         keep = np.abs(residual) < TRIM * spread
         if keep.sum() < MIN_PAIRS:
             return None
+    fit = _deming(pairs.outside[:, keep], pairs.inside[:, keep])
     if not 0.02 < fit.opacity < 0.95 or np.any((fit.colour < -0.05) | (fit.colour > 1.05)):
         return None
     return BlendFit(fit.opacity, np.clip(fit.colour, 0, 1).astype(np.float32))

@@ -27,6 +27,9 @@ MAX_OPACITY = 0.9  # the inverse's 1 / (1 - a) beyond this is all noise
 # The opacity may live only near pixels the first estimate was sure of (a quarter of its peak):
 # its faint fringe is where a photo's own structure leaks in.
 CONFIDENT = 0.25
+# Photos x box pixels beyond which the refinement is skipped (its autograd graph takes about
+# 100 bytes a value: 8e6 is under a gigabyte and a minute on 2 cores); the first estimate stays.
+MAX_VALUES = 8_000_000
 ONE_COLOUR = 0.1  # a quarter of the mark this far from its median colour: many-coloured, left as is
 
 
@@ -56,6 +59,8 @@ def refine_matte(images: np.ndarray, mark: Mark) -> Mark:
     confident = mark.alpha >= CONFIDENT * mark.alpha.max()
     free = ndimage.binary_dilation(confident, iterations=GROW)
     box = _box(free, 3)
+    if len(images) * free[box].size > MAX_VALUES:
+        return mark
     window = images[(slice(None), slice(None), *box)]
     observed = torch.from_numpy(np.ascontiguousarray(window, np.float32))
     paint = torch.from_numpy(colour.astype(np.float32)).view(1, -1, 1, 1)

@@ -32,7 +32,7 @@ MIN_DROP = 0.15
 class MaskOutcome:
     """A mask job's result: the picture, how its mask was treated ("separated": un-blended
     with the estimated mark; "inpainted": filled as a hole; both, region by region) and the
-    mark's estimated opacity (mean over what was separated, else over what was estimated)."""
+    mark's estimated opacity (mean over what was separated, else the first region's estimate)."""
 
     picture: Picture
     route: str

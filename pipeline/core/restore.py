@@ -152,8 +152,9 @@ def _fit_regions(
 ) -> Iterator[tuple[regions.Region, np.ndarray]]:
     """Each region of the hole and its fill (C, h, w), fitted on its own crop: only the crop
     becomes floats. `shown` (the picture's pixels as filled so far) is what snapshots show.
-    Small crops of one size are fitted together (batch_fit) unless the fits are watched step
-    by step (snapshots, optimiser checkpoints): their outputs are the same to float rounding."""
+    With settings.batch_fits, small crops of one size are fitted together (batch_fit) unless
+    the fits are watched step by step (snapshots, optimiser checkpoints); their outputs equal
+    one-by-one fits' only to float32 rounding, which is why it is a (hashed) setting."""
     found = regions.find_regions(
         hole, settings.context, settings.merge_gap, size_multiple(settings.network)
     )
@@ -166,9 +167,10 @@ def _fit_regions(
                          settings, runtime, index, len(found), steps_before)
 
     watched = observers.snapshot is not None or runtime.checkpoint_every > 0
+    together = settings.batch_fits and not watched
     limits = batch_fit.BatchLimits.of(devices.pick(runtime.device))
     sizes = [_padded_size(region) for region in found]
-    members = [1 if watched else limits.members(height * width) for height, width in sizes]
+    members = [limits.members(height * width) if together else 1 for height, width in sizes]
     groups = batch_fit.group(sizes, members)
     done = 0
     for group in groups:

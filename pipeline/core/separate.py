@@ -127,7 +127,7 @@ def refine(image: np.ndarray, hole: np.ndarray, opacity: float, colour: np.ndarr
         if fit is None:
             break
         settled = (abs(fit.opacity - opacity) < SETTLED
-                   and np.abs(fit.colour - colour.ravel()).max() < SETTLED)
+                   and np.abs(_grey(fit.colour) - colour.ravel()).max() < SETTLED)
         opacity, colour = fit.opacity, _grey(fit.colour)[:, None, None]
         if settled:
             break

@@ -36,14 +36,16 @@ def _dotted(tiny_settings):
 
 
 def test_batched_regions_give_the_pixels_of_one_by_one(float64, tiny_settings):
-    settings = dataclasses.replace(tiny_settings, steps=15)
+    settings = dataclasses.replace(tiny_settings, steps=15, batch_fits=True)
     picture, hole = _dotted(settings)
     progress: list[tuple[int, int]] = []
     batched = restore(picture, hole, settings,
                       observers=Observers(progress=lambda d, t, _: progress.append((d, t))))
-    # optimiser checkpoints watch each fit: those regions are fitted one by one
-    alone = restore(picture, hole, settings, RunOptions(checkpoint_every=1000))
+    alone = restore(picture, hole, dataclasses.replace(settings, batch_fits=False))
     np.testing.assert_array_equal(batched.pixels, alone.pixels)
+    # optimiser checkpoints watch each fit: those regions are fitted one by one
+    watched = restore(picture, hole, settings, RunOptions(checkpoint_every=1000))
+    np.testing.assert_array_equal(watched.pixels, alone.pixels)
     assert not np.array_equal(batched.pixels[hole], picture.pixels[hole])
     done = [d for d, _ in progress]
     assert done == sorted(done) and progress[-1] == (5 * 15, 5 * 15)
