@@ -163,13 +163,13 @@ def recover(
     image = picture.pixels[box].astype(np.float32).transpose(2, 0, 1) / picture.max_value
     raw = raw_inverse(image, local)
     trusted, fit = needs_fit(image, local, picture.lossy, raw)
-    values = np.clip(raw, 0, 1)
+    values = raw
     if fit.any():
         values = np.where(fit, _fit(picture, mark, box, trusted, fit, settings, runtime,
                                     observers), values)
     pixels = picture.pixels.copy()
-    inside = pixels[box]
-    inside[footprint[box]] = quantize(values, pixels.dtype)[footprint[box]]
+    inside, where = pixels[box], footprint[box]
+    inside[where] = quantize(values[:, where, None], pixels.dtype)[:, 0]  # footprint pixels only
     return Recovery(picture.with_pixels(pixels), int(fit.sum()))
 
 
