@@ -20,14 +20,15 @@ ORIGIN, ACROSS, STAGGER = (-7, -30), (0, 110), (40, 55)  # rows shifted by half 
 
 
 def _grid(tile: Mark) -> Mark:
-    copies = []
-    for row in range(-10, 11):
-        for column in range(-10, 11):
-            top = ORIGIN[0] + row * STAGGER[0] + column * ACROSS[0]
-            left = ORIGIN[1] + row * STAGGER[1] + column * ACROSS[1]
-            if -tile.size[0] < top < SIZE[0] and -tile.size[1] < left < SIZE[1]:
-                copies.append(Copy(top, left, on_grid=True))
-    return Tiling(tile, tuple(copies), 0, None).mark(SIZE)
+    """The tile on the staggered grid, every copy that meets the photo."""
+    steps = np.arange(-10, 11)
+    rows, columns = np.meshgrid(steps, steps, indexing="ij")
+    tops = (ORIGIN[0] + rows * STAGGER[0] + columns * ACROSS[0]).ravel()
+    lefts = (ORIGIN[1] + rows * STAGGER[1] + columns * ACROSS[1]).ravel()
+    meets = (tops > -tile.size[0]) & (tops < SIZE[0]) & (lefts > -tile.size[1]) & (lefts < SIZE[1])
+    copies = tuple(Copy(int(top), int(left), on_grid=True)
+                   for top, left in zip(tops[meets], lefts[meets], strict=True))
+    return Tiling(tile, copies, 0, None).mark(SIZE)
 
 
 def tiled_rows() -> list[list[str]]:

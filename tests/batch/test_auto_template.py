@@ -110,18 +110,23 @@ def test_auto_entries_are_estimated_once_and_photos_without_the_mark_fail(tmp_pa
     assert estimated != template and not template.exists()
 
 
+def run_auto(root: Path, images: str):
+    """`unmark run` over one `template: auto` entry of `images` (a glob under `root`)."""
+    path = manifest(root, f"""
+        version: 1
+        output: out
+        settings: {tiny_settings(5)}
+        jobs: [{{images: {images}, template: auto}}]
+    """)
+    return unmark("run", path, "--json", *FAST)
+
+
 def test_an_auto_entry_with_mixed_sizes_places_the_mark_and_refuses_the_photo_without_it(
     tmp_path: Path,
 ) -> None:
     marked_folder(tmp_path, count=4)
     save(background(9)[:48], tmp_path / "stock" / "wide.png")  # another size, no mark
-    path = manifest(tmp_path, f"""
-        version: 1
-        output: out
-        settings: {tiny_settings(5)}
-        jobs: [{{images: stock/*.png, template: auto}}]
-    """)
-    ran = unmark("run", path, "--json", *FAST)
+    ran = run_auto(tmp_path, "stock/*.png")
     assert ran.exit_code == 1
     jobs = {job["key"]: job for job in json.loads(ran.stdout)["jobs"]}
     wide = jobs.pop("wide.png")
@@ -136,13 +141,7 @@ def test_an_auto_entry_with_mixed_sizes_places_the_mark_and_refuses_the_photo_wi
 def test_an_auto_entry_of_two_sizes_cleans_every_photo(tmp_path: Path) -> None:
     """AI-service style: the mark scales with the photo and sits at a corner (tests/sizes_kit)."""
     photos = marked_sizes(tmp_path / "ai")
-    path = manifest(tmp_path, f"""
-        version: 1
-        output: out
-        settings: {tiny_settings(5)}
-        jobs: [{{images: ai/*.png, template: auto}}]
-    """)
-    ran = unmark("run", path, "--json", *FAST)
+    ran = run_auto(tmp_path, "ai/*.png")
     assert ran.exit_code == 0, ran.stdout
     for marked in photos:
         cleaned = np.asarray(Image.open(tmp_path / "out" / marked.path.name), np.float32)
