@@ -107,41 +107,57 @@ def _meets(tile: Mark, copy: Copy, window: tuple[int, int, int, int]) -> bool:
             and copy.left + tile.size[1] > x0)
 
 
-def _confirmed(tile: Mark, copy: Copy, others: list[Copy], image: np.ndarray,
-               lossy: bool) -> bool:
-    """The blend model's check of one copy on its own pixels: a window around it, where the
-    other copies are inverted first outside the copy's box."""
+@dataclass(frozen=True)
+class CopyCheck:
+    """The blend model's verdict on one copy: by the usual test (`strict`), and by the looser
+    one a grid position earns (`on_grid`: the edges must fall all the same)."""
+
+    strict: bool
+    on_grid: bool
+
+
+def _checked(tile: Mark, copy: Copy, others: list[Copy], image: np.ndarray,
+             lossy: bool) -> CopyCheck:
+    """The check of one copy on its own pixels: a window around it, where the other copies are
+    inverted first outside the copy's box."""
     y0, y1, x0, x1 = _window(tile, copy, image.shape[1:])
     window = image[:, y0:y1, x0:x1]
     near = [o for o in others if o != copy and _meets(tile, o, (y0, y1, x0, x1))]
     own = _union(tile, [copy], (y0, x0), (y1 - y0, x1 - x0))
     if (own.alpha > VISIBLE).sum() < MIN_SHOWN:
-        return False
+        return CopyCheck(False, False)
     if near:
         around = _union(tile, near, (y0, x0), (y1 - y0, x1 - x0))
         box, _ = overlap(copy.top - y0, copy.left - x0, tile.size, own.size)
         around.alpha[box] = 0
         window = closed_form(window, around)
     verdict = verify(own, window, lossy)
+    strict = verdict.problem is None and verdict.before >= MIN_CONFIDENCE
     confident = verdict.problem is None and verdict.before >= MIN_CONFIDENCE_IN_PLACE
-    if copy.on_grid:  # the grid is the evidence of where: the edges must fall all the same
-        return confident or verdict.problem_on_grid is None
-    return verdict.problem is None and verdict.before >= MIN_CONFIDENCE
+    on_grid = copy.on_grid and (confident or verdict.problem_on_grid is None)
+    return CopyCheck(strict, on_grid)
 
 
 def _check_all(tile: Mark, start: Copy, proposed: list[Copy], image: np.ndarray,
                lossy: bool) -> list[Copy]:
     """The proposed copies the blend model confirms. Each is first checked with every other
     proposal inverted around it; where a refused one was among them, it is checked again with
-    the confirmed ones only."""
+    the confirmed ones only. A grid position earns the looser check only once another copy
+    besides the first passed the usual one: a grid drawn through one stray peak does not."""
     everyone = [start, *proposed]
-    kept = {c: _confirmed(tile, c, everyone, image, lossy) for c in proposed}
+    checks = {c: _checked(tile, c, everyone, image, lossy) for c in proposed}
+    corroborated = any(check.strict for check in checks.values())
+
+    def passes(check: CopyCheck) -> bool:
+        return check.strict or (corroborated and check.on_grid)
+
+    kept = {c: passes(checks[c]) for c in proposed}
     refused = [c for c in proposed if not kept[c]]
     confirmed = [start, *(c for c in proposed if kept[c])]
     for copy in proposed:
         window = _window(tile, copy, image.shape[1:])
         if any(o != copy and _meets(tile, o, window) for o in refused):
-            kept[copy] = _confirmed(tile, copy, confirmed, image, lossy)
+            kept[copy] = passes(_checked(tile, copy, confirmed, image, lossy))
     return [c for c in proposed if kept[c]]
 
 
