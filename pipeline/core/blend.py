@@ -139,7 +139,8 @@ def needs_fit(image: np.ndarray, mark: Mark, lossy: bool,
     return trusted, fit
 
 
-def _window(footprint: np.ndarray, margin: int) -> tuple[slice, slice]:
+def box_around(footprint: np.ndarray, margin: int) -> tuple[slice, slice]:
+    """The bounding box of `footprint` (bool H x W, not empty) grown by `margin`, in the image."""
     rows, cols = np.nonzero(footprint.any(axis=1))[0], np.nonzero(footprint.any(axis=0))[0]
     height, width = footprint.shape
     return (slice(max(0, rows[0] - margin), min(height, rows[-1] + 1 + margin)),
@@ -158,7 +159,7 @@ def recover(
     the mark's box (and a margin) is worked on; no pixel outside its footprint changes."""
     footprint = mark.alpha > VISIBLE
     check_hole(footprint, picture.source)
-    box = _window(footprint, WINDOW_MARGIN)
+    box = box_around(footprint, WINDOW_MARGIN)
     local = Mark(alpha=mark.alpha[box], colour=mark.colour[(slice(None), *box)])
     image = picture.pixels[box].astype(np.float32).transpose(2, 0, 1) / picture.max_value
     raw = raw_inverse(image, local)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from pipeline.core.blend import VISIBLE, Mark
+from pipeline.core.blend import VISIBLE, Mark, box_around
 
 STEPS = 300
 LEARNING_RATE = 0.05
@@ -31,12 +31,6 @@ CONFIDENT = 0.25
 # 100 bytes a value: 8e6 is under a gigabyte and a minute on 2 cores); the first estimate stays.
 MAX_VALUES = 8_000_000
 ONE_COLOUR = 0.1  # a quarter of the mark this far from its median colour: many-coloured, left as is
-
-
-def _box(where: np.ndarray, margin: int) -> tuple[slice, slice]:
-    rows, cols = np.nonzero(where.any(axis=1))[0], np.nonzero(where.any(axis=0))[0]
-    return (slice(max(0, rows[0] - margin), rows[-1] + 1 + margin),
-            slice(max(0, cols[0] - margin), cols[-1] + 1 + margin))
 
 
 def _sparsity(photos: torch.Tensor) -> torch.Tensor:
@@ -58,7 +52,7 @@ def refine_matte(images: np.ndarray, mark: Mark) -> Mark:
         return mark
     confident = mark.alpha >= CONFIDENT * mark.alpha.max()
     free = ndimage.binary_dilation(confident, iterations=GROW)
-    box = _box(free, 3)
+    box = box_around(free, 3)
     if len(images) * free[box].size > MAX_VALUES:
         return mark
     window = images[(slice(None), slice(None), *box)]

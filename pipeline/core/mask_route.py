@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from pipeline.core.blend import VISIBLE, Mark, closed_form, recover
+from pipeline.core.blend import VISIBLE, Mark, box_around, closed_form, recover
 from pipeline.core.leftover import mark_left
 from pipeline.core.restore import Observers, restore
 from pipeline.core.separate import separate
@@ -26,6 +26,7 @@ GROUP = 8  # px: mask strokes closer than this are one region (the letters of on
 # after; a clean photo's "mark" drops 0.02-0.36. Such a region is inpainted instead.
 MARK_LEFT = 0.2
 MIN_DROP = 0.15
+CHECK_MARGIN = 12  # px around the mark's box where the edges are compared
 
 
 @dataclass(frozen=True)
@@ -76,11 +77,7 @@ def _plan(image: np.ndarray, hole: np.ndarray) -> _Plan:
 
 def _gone(image: np.ndarray, mark: Mark) -> bool:
     """Does un-blending `mark` take its edges away? (Checked on the mark's box.)"""
-    rows, cols = np.nonzero((mark.alpha > VISIBLE).any(axis=1))[0], np.nonzero(
-        (mark.alpha > VISIBLE).any(axis=0))[0]
-    margin = 12
-    box = (slice(max(rows[0] - margin, 0), rows[-1] + 1 + margin),
-           slice(max(cols[0] - margin, 0), cols[-1] + 1 + margin))
+    box = box_around(mark.alpha > VISIBLE, CHECK_MARGIN)
     local = Mark(mark.alpha[box], mark.colour[(slice(None), *box)])
     before = mark_left(image[(slice(None), *box)], local.alpha)
     after = mark_left(closed_form(image[(slice(None), *box)], local), local.alpha)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from pipeline.core.blend import OPAQUE, VISIBLE, Mark
+from pipeline.core.blend import OPAQUE, VISIBLE, Mark, box_around
 from pipeline.core.boundary_fit import edge_pairs, fit_blend
 from pipeline.core.coverage import Cover, mark_cover
 from pipeline.core.mask_fill import classic_fill
@@ -60,13 +60,6 @@ class Separation:
         """Worth un-blending: the mark is there and the photo shows through it."""
         return (self.covered >= MIN_FOOTPRINT and self.gain >= MIN_GAIN
                 and self.opacity <= MAX_OPACITY)
-
-
-def _box(hole: np.ndarray, margin: int) -> tuple[slice, slice]:
-    rows, cols = np.nonzero(hole.any(axis=1))[0], np.nonzero(hole.any(axis=0))[0]
-    height, width = hole.shape
-    return (slice(max(0, rows[0] - margin), min(height, rows[-1] + 1 + margin)),
-            slice(max(0, cols[0] - margin), min(width, cols[-1] + 1 + margin)))
 
 
 def least_squares_alpha(image: np.ndarray, under: np.ndarray, colour: np.ndarray) -> np.ndarray:
@@ -124,8 +117,8 @@ def refine(image: np.ndarray, hole: np.ndarray, opacity: float, colour: np.ndarr
     for _ in range(ROUNDS):
         cover = mark_cover(image, hole, opacity, colour)
         fit = fit_blend(edge_pairs(image, cover.marked))
-        if fit is None:
-            break
+        if fit is None:  # opacity and colour stand: the last cut is the answer
+            return MarkModel(opacity, colour, cover)
         settled = (abs(fit.opacity - opacity) < SETTLED
                    and np.abs(_grey(fit.colour) - colour.ravel()).max() < SETTLED)
         opacity, colour = fit.opacity, _grey(fit.colour)[:, None, None]
@@ -171,7 +164,7 @@ def separate(image: np.ndarray, hole: np.ndarray) -> Separation:
                             np.zeros((channels, height, width), np.float32)), 0.0, 0.0)
     if not hole.any() or hole.all():
         return empty
-    box = _box(hole, MARGIN)
+    box = box_around(hole, MARGIN)
     local, inside = image[(slice(None), *box)].astype(np.float32), hole[box]
     under = classic_fill(local, inside)
     colour = estimate_colour(local, under, inside)
