@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.core.blend import Mark, recover
+from pipeline.core.blend import Mark, box_around, recover
 from pipeline.core.mask_route import remove_in_mask
 from pipeline.core.placement import Placement, locate, place, threshold
 from pipeline.core.restore import Observers
@@ -141,10 +141,8 @@ def save_estimated_mark(result: JobResult, path: Path) -> Path | None:
     the mask was inpainted)."""
     if result.mark is None:
         return None
-    alpha = result.mark.alpha  # (H, W)
-    rows, cols = np.nonzero(alpha.any(axis=1))[0], np.nonzero(alpha.any(axis=0))[0]
-    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-    return save_mark(Mark(alpha[box], result.mark.colour[(slice(None), *box)]), path)
+    box = box_around(result.mark.alpha > 0, 0)
+    return save_mark(Mark(result.mark.alpha[box], result.mark.colour[(slice(None), *box)]), path)
 
 
 def _remove_template(

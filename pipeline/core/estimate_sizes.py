@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from pipeline.core.anchor import SEARCH_SIDE, Alignment, Region, align, aligned_windows
-from pipeline.core.blend import Mark
+from pipeline.core.blend import Mark, box_around
 from pipeline.core.estimate import MIN_IMAGES, footprint, one_colour_mark
 from pipeline.core.joint_matte import refine_matte
 from pipeline.errors import InputError
@@ -125,9 +125,7 @@ def without_specks(mark: Mark) -> Mark:
 def boxed(mark: Mark) -> Mark:
     """The mark cut to its box, with BOX_MARGIN px of zero opacity around it."""
     mark = without_specks(mark)
-    where = mark.alpha > 0
-    rows, cols = np.nonzero(where.any(axis=1))[0], np.nonzero(where.any(axis=0))[0]
-    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    box = box_around(mark.alpha > 0, 0)
     pad = ((BOX_MARGIN, BOX_MARGIN), (BOX_MARGIN, BOX_MARGIN))
     return Mark(
         alpha=np.pad(mark.alpha[box], pad),
