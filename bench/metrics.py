@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 from scipy.signal import convolve2d
 
 from pipeline.core.texture import detail_energy
@@ -25,6 +26,7 @@ class Quality:
     haarpsi: float  # 1 = identical
     gmsd: float  # 0 = identical
     detail: float  # the fill's fine detail / the truth's; ~0.2-0.3 a smudge, 1 as much as truth
+    spurious: float  # strong edges per 1000 hole pixels where the truth has none within 2 px
 
 
 def measure(result: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> Quality:
@@ -34,7 +36,24 @@ def measure(result: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> Quality:
         haarpsi=haarpsi(result[:, rows, cols], truth[:, rows, cols]),
         gmsd=gmsd(result[:, rows, cols], truth[:, rows, cols]),
         detail=detail(result, hole) / max(detail(truth, hole), 1e-8),
+        spurious=spurious_edges(result, truth, hole),
     )
+
+
+def edge_strength(image: np.ndarray) -> np.ndarray:
+    """Sobel magnitude of the grey image blurred at 0.7 px."""
+    grey = ndimage.gaussian_filter(_luma(image).astype(np.float64), 0.7)
+    return np.hypot(ndimage.sobel(grey, 0), ndimage.sobel(grey, 1))
+
+
+def spurious_edges(result: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> float:
+    """Hole pixels (per 1000) whose edge strength exceeds the truth's 90th percentile in the hole
+    where the truth has no edge above half that within 2 px: copied structures and ghosts."""
+    truth_edges, result_edges = edge_strength(truth), edge_strength(result)
+    strong = np.percentile(truth_edges[hole], 90)
+    truth_near = ndimage.maximum_filter(truth_edges, size=5) > strong / 2
+    foreign = hole & (result_edges > strong) & ~truth_near
+    return float(1000 * foreign.sum() / max(int(hole.sum()), 1))
 
 
 def bounding_box(hole: np.ndarray) -> tuple[slice, slice]:

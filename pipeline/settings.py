@@ -70,6 +70,10 @@ class DipSettings:
     # float32 rounding, so it is a setting (hashed), off by default, and not used while fits
     # are watched (snapshots, checkpoints).
     batch_fits: bool = False
+    # Mask mode's fill (core/classic_fill.py): "network" fits the generator and mixes it with a
+    # biharmonic fill; "classic" mixes FSR and biharmonic fills on held-out pixels and fits no
+    # network; "network+classic" adds the fitted network as a third candidate to that mix.
+    fill: str = "network"
 
     def with_overrides(self, **overrides: object) -> DipSettings:
         known = {f.name for f in dataclasses.fields(self)}
@@ -101,7 +105,8 @@ class RunOptions:
 # Fields added after ledgers existed, with the value that means "not used": left out of the
 # hash at that value, so presets that do not use them keep the fingerprints they had.
 ADDED_WHEN_OFF: dict[str, object] = {"texture_sigma": 0.0, "separate": False,
-                                     "batch_fits": False}
+                                     "batch_fits": False, "fill": "network"}
+FILLS = ("network", "classic", "network+classic")
 
 REFERENCE = DipSettings(preset="reference")
 
@@ -118,10 +123,10 @@ def _our_net(width: int, levels: int, skip: int, input_depth: int) -> NetworkSha
     )
 
 
-# Realistic fills on a CPU in seconds (bench/results.md): a narrow 4-level net on crops with 24 px
-# of context gives the fill's broad shapes (self-validated on held-out pixels shaped like the hole,
-# mixed with a biharmonic fill there); the texture stage puts back the fine detail from an
-# exemplar fill, so the result is not the smudge that squared error alone converges to.
+# Realistic fills on a CPU in seconds (bench/results.md). Mask mode: FSR and biharmonic fills mixed
+# on held-out pixels shaped like the hole give the broad shapes, an exemplar fill tops up the fine
+# detail, and no network is fitted (it bought nothing there on 2 CPU cores). Template mode: a
+# narrow 4-level net on crops with 24 px of context fits the pixels the blend model cannot invert.
 DEFAULT = DipSettings(
     preset="default",
     network=_our_net(width=32, levels=4, skip=4, input_depth=8),
@@ -129,7 +134,7 @@ DEFAULT = DipSettings(
     context=24, max_side=None,
     # held-out pixels: the best step, an early stop, the mix with a biharmonic fill
     holdout=True, classic_mix=True, prior_weight=0.1, patience=4, check_every=25, min_steps=25,
-    texture_sigma=1.5,
+    texture_sigma=1.5, fill="classic",
 )
 
 # Previews: the default with fewer steps.
@@ -138,7 +143,7 @@ FAST = dataclasses.replace(DEFAULT, preset="fast", steps=10, min_steps=10)
 # When time is cheap (a GPU): a wider, deeper net, more context and more steps.
 QUALITY = dataclasses.replace(
     DEFAULT, preset="quality", network=_our_net(width=64, levels=5, skip=8, input_depth=16),
-    steps=600, min_steps=200, patience=6, context=32,
+    steps=600, min_steps=200, patience=6, context=32, fill="network+classic",
 )
 
 PRESETS: dict[str, DipSettings] = {s.preset: s for s in (DEFAULT, QUALITY, FAST, REFERENCE)}

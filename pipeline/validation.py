@@ -11,7 +11,7 @@ import dataclasses
 import math
 
 from pipeline.errors import InputError
-from pipeline.settings import DipSettings, NetworkShape
+from pipeline.settings import FILLS, DipSettings, NetworkShape
 
 PRECISIONS = ("fp32", "bf16")
 UPSAMPLING = ("nearest", "bilinear")
@@ -95,6 +95,8 @@ def check_settings(settings: DipSettings) -> None:
         value = getattr(settings, field.name)
         if value is not None:
             _check_number(field.name, value)
+    if settings.fill not in FILLS:
+        raise SettingError("fill", f"'{settings.fill}' is not one of {', '.join(FILLS)}")
     if settings.precision not in PRECISIONS:
         raise SettingError("precision", f"'{settings.precision}' is not one of "
                            f"{', '.join(PRECISIONS)}")

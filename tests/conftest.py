@@ -35,6 +35,7 @@ def tiny_settings():
         ),
         steps=40,
         context=8,
+        fill="network",  # these tests are about the network's fit; the classic fill has its own
     )
 
 

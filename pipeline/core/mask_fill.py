@@ -26,7 +26,12 @@ class CropFill(Protocol):
     @property
     def inputs(self) -> FitInputs: ...
 
-    def finish(self, output: np.ndarray) -> np.ndarray: ...
+    @property
+    def fits(self) -> bool:
+        """Whether the network is fitted at all (False: finish(None) is the whole fill)."""
+        ...
+
+    def finish(self, output: np.ndarray | None) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class Direct:
     """The network's output as it is (template mode: the blend model is the whole story)."""
 
     inputs: FitInputs
+    fits: bool = True
 
     def finish(self, output: np.ndarray) -> np.ndarray:
         return output
@@ -86,6 +92,10 @@ class MaskFill:
     @property
     def holdout(self) -> np.ndarray | None:
         return self.inputs.holdout[0] if self.inputs.holdout is not None else None
+
+    @property
+    def fits(self) -> bool:
+        return True
 
     def finish(self, output: np.ndarray) -> np.ndarray:
         """The network's fill, mixed and textured as the settings ask."""

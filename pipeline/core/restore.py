@@ -11,6 +11,7 @@ from PIL import Image
 
 from pipeline import devices
 from pipeline.core import batch_fit, regions
+from pipeline.core.classic_fill import CLASSIC_CONTEXT, ClassicFill
 from pipeline.core.fit import Blend, Checkpointer, FitHooks, FitInputs, SnapshotCallback, fit
 from pipeline.core.generator import size_multiple
 from pipeline.core.mask_fill import CropFill, Direct, MaskFill
@@ -155,9 +156,10 @@ def _fit_regions(
     With settings.batch_fits, small crops of one size are fitted together (batch_fit) unless
     the fits are watched step by step (snapshots, optimiser checkpoints); their outputs equal
     one-by-one fits' only to float32 rounding, which is why it is a (hashed) setting."""
-    found = regions.find_regions(
-        hole, settings.context, settings.merge_gap, size_multiple(settings.network)
-    )
+    context = settings.context
+    if evidence.blend is None and settings.fill != "network":
+        context = max(context, CLASSIC_CONTEXT)  # FSR continues what it sees: give it more
+    found = regions.find_regions(hole, context, settings.merge_gap, size_multiple(settings.network))
 
     def job(index: int, steps_before: int) -> RegionFit:
         rows, cols = found[index].crop.slices
@@ -167,7 +169,7 @@ def _fit_regions(
                          settings, runtime, index, len(found), steps_before)
 
     watched = observers.snapshot is not None or runtime.checkpoint_every > 0
-    together = settings.batch_fits and not watched
+    together = settings.batch_fits and not watched and settings.fill == "network"
     limits = batch_fit.BatchLimits.of(devices.pick(runtime.device))
     sizes = [_padded_size(region) for region in found]
     members = [limits.members(height * width) if together else 1 for height, width in sizes]
@@ -269,7 +271,9 @@ class RegionFit:
             ))
         inside = np.zeros(weight.shape[1:], dtype=bool)
         inside[: self.crop.height, : self.crop.width] = True
-        return MaskFill.plan(target, weight, inside, self.settings, self.seed)
+        if self.settings.fill == "network":
+            return MaskFill.plan(target, weight, inside, self.settings, self.seed)
+        return ClassicFill.plan(target, weight, inside, self.settings, self.seed)
 
     def run(self, observers: Observers, on_snapshot: SnapshotCallback | None) -> np.ndarray:
         """The network output over the crop (C, h, w), padding removed."""
@@ -284,11 +288,13 @@ class RegionFit:
                 observers.progress(self.steps_before + step, total, loss)
 
         crop_fill = self.plan()
+        if not crop_fill.fits:
+            return self.finish(crop_fill, None, store)
         hooks = FitHooks(on_step=on_step, on_snapshot=on_snapshot, checkpointer=store)
         result = fit(crop_fill.inputs, self.settings, self.runtime, self.seed, hooks)
         return self.finish(crop_fill, result.output, store)
 
-    def finish(self, crop_fill: CropFill, fitted: np.ndarray, store: RegionStore | None
+    def finish(self, crop_fill: CropFill, fitted: np.ndarray | None, store: RegionStore | None
                ) -> np.ndarray:
         """The crop's fill from the network's output (C, h, w), padding removed, kept in
         `store` so that a resumed job does not fit this region again."""

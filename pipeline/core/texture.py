@@ -81,3 +81,37 @@ def add_texture(
     detail = exemplar - lowpass(exemplar, sigma)
     gain = detail_gain(target, exemplar, unknown, inside)
     return np.clip(base + gain * detail, 0, 1).astype(np.float32)
+
+
+DETAIL_CLIP = 2.0  # exemplar detail is clipped at this many times the ring's RMS detail
+TOP_UP_GAIN_LIMIT = 1.0
+
+
+def top_up_detail(
+    base: np.ndarray, exemplar: np.ndarray, target: np.ndarray, unknown: np.ndarray,
+    inside: np.ndarray, sigma: float,
+) -> np.ndarray:
+    """`base` (C, H, W) with the fine detail of `exemplar` (an exemplar fill of the same hole)
+    added in the hole: only as much as the ring around the hole has and `base` lacks (energies
+    of uncorrelated detail add), each pixel's detail clipped at DETAIL_CLIP x the ring's RMS, so
+    a patch copied across an edge cannot draw that edge in the fill (a lattice, an outline)."""
+    detail = exemplar - lowpass(exemplar, sigma)
+    ring = ndimage.binary_dilation(unknown, iterations=RING_OUTER)
+    ring &= ~ndimage.binary_dilation(unknown, iterations=RING_INNER) & inside
+    if not ring.any():
+        return base
+    ring_detail = _grey(target - lowpass(target, sigma))[ring]
+    limit = DETAIL_CLIP * float(np.sqrt((ring_detail**2).mean()))
+    magnitude = np.abs(_grey(detail))
+    detail = detail * np.minimum(1.0, limit / np.maximum(magnitude, 1e-6))[None]
+    lacking = float(ring_detail.std()) ** 2 - detail_energy(base, unknown) ** 2
+    spread = float(_grey(detail)[unknown].std())
+    if lacking <= 0 or spread <= 1e-6:
+        return base
+    gain = min(float(np.sqrt(lacking)) / spread, TOP_UP_GAIN_LIMIT)
+    filled = np.where(unknown[None], base + gain * detail, base)
+    return np.clip(filled, 0, 1).astype(np.float32)
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    return image[0] if image.shape[0] == 1 else np.tensordot(LUMA, image[:3], axes=1)
