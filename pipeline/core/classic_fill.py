@@ -14,8 +14,8 @@ import numpy as np
 
 from pipeline.core.exemplar import exemplar_fill
 from pipeline.core.fit import FitInputs
-from pipeline.core.holdout import held_out
-from pipeline.core.structure import Candidate, StructureMix, classic_candidates, mix
+from pipeline.core.holdout import HeldOut, held_out_both_ways
+from pipeline.core.structure import CLASSIC_FILLS, StructureMix, local_weights, mix
 from pipeline.core.texture import top_up_detail
 from pipeline.settings import DipSettings
 
@@ -29,32 +29,29 @@ CLASSIC_CONTEXT = 64
 class ClassicFill:
     """One crop (padded for the network) in mask mode with a classic structure fill."""
 
-    inputs: FitInputs
+    inputs: FitInputs  # its holdout: the first look's held-out pixels (the network's score)
     unknown: np.ndarray  # (H, W) bool: the hole
     inside: np.ndarray  # (H, W) bool: not padding
     settings: DipSettings
     seed: int
+    looks: tuple[HeldOut, ...] = ()  # held-out pixels: the hole shifted one way, and the other
 
     @classmethod
     def plan(cls, target: np.ndarray, weight: np.ndarray, inside: np.ndarray,
              settings: DipSettings, seed: int = 0) -> ClassicFill:
         """`weight` (1, H, W): 0 in the hole and the padding; `inside` (H, W): not padding."""
-        unknown = weight[0] <= 0
-        unknown &= inside
-        holdout = held_out(unknown, inside)
-        if holdout is not None:
-            weight = weight * ~holdout[None]
-        inputs = FitInputs(target, weight, holdout=None if holdout is None else holdout[None])
-        return cls(inputs, unknown, inside, settings, seed)
+        unknown = (weight[0] <= 0) & inside
+        looks = tuple(held_out_both_ways(unknown, inside))
+        if not looks:
+            return cls(FitInputs(target, weight), unknown, inside, settings, seed)
+        held = looks[0].pixels
+        inputs = FitInputs(target, weight * ~held[None], holdout=held[None])
+        return cls(inputs, unknown, inside, settings, seed, looks)
 
     @property
     def fits(self) -> bool:
         """Whether the network is fitted for this crop at all."""
         return self.settings.fill == WITH_NETWORK and self.settings.steps > 0
-
-    @property
-    def holdout(self) -> np.ndarray | None:
-        return None if self.inputs.holdout is None else self.inputs.holdout[0]
 
     def finish(self, output: np.ndarray | None) -> np.ndarray:
         """The crop (C, H, W) with its hole filled; `output` is the network's, when it fitted."""
@@ -73,13 +70,21 @@ class ClassicFill:
         height, width = rows[-1] + 1, cols[-1] + 1
         target = self.inputs.target[:, :height, :width]
         unknown = self.unknown[:height, :width]
-        holdout = None if self.holdout is None else self.holdout[:height, :width]
-        candidates = classic_candidates(target, unknown, holdout)
-        if output is not None:
-            network = output[:, :height, :width]
-            candidates.append(Candidate("network", np.where(unknown[None], network, target),
-                                        None if holdout is None else network))
-        mixed = mix(candidates, target, holdout)
+        looks = [HeldOut(look.pixels[:height, :width], look.shift) for look in self.looks]
+        names = list(CLASSIC_FILLS)
+        fills = [CLASSIC_FILLS[name](target, unknown) for name in names]
+        if output is not None:  # it was scored on the first look only: the other was fitted
+            looks = looks[:1]
+            names.append("network")
+            fills.append(np.where(unknown[None], output[:, :height, :width], target))
+        maps = []
+        for look in looks:
+            predictions = [CLASSIC_FILLS[name](target, unknown | look.pixels)
+                           for name in CLASSIC_FILLS]
+            if output is not None:
+                predictions.append(output[:, :height, :width])
+            maps.append(local_weights(predictions, target, look))
+        mixed = mix(names, fills, maps, unknown)
         values = self.inputs.target.copy()
         values[:, :height, :width] = np.where(unknown[None], mixed.values, target)
         return StructureMix(values, mixed.weights)

@@ -1,22 +1,29 @@
 """A hole's broad shapes from classic fills, mixed as the held-out pixels ask.
 
 No single fill wins everywhere: frequency-selective reconstruction (FSR, Seiler and Kaup 2011,
-opencv-contrib's `xphoto`) continues textures and edges, biharmonic inpainting is the safer guess
-on thin strokes and smooth gradients, a fitted network is a third opinion where one was fitted.
-Each predicts the held-out pixels (the hole shifted onto known pixels) too; the mix of them that
-predicts those best (non-negative weights summing to one) fills the hole.
+opencv-contrib's `xphoto`) continues textures and straight edges, biharmonic inpainting is the
+safer guess on thin strokes and smooth gradients, a fitted network is a third opinion where one
+was fitted. Each also predicts held-out pixels (the hole shifted onto known pixels); the mix that
+predicts those best (non-negative weights summing to one), tile by tile, fills the hole.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy import ndimage
 from scipy.optimize import nnls
 from skimage.restoration import inpaint_biharmonic
 
+from pipeline.core.holdout import HeldOut
+
 SUM_TO_ONE = 1e3  # how hard the weights are held to a sum of one, per held-out value
+LOCAL_TILE = 32  # the mix is chosen per tile of this side, where its held-out pixels suffice
+MIN_LOCAL = 64  # held-out pixels a tile needs for a mix of its own
+FULL_TRUST = 0.5  # tile support (smoothed share of tiles with a mix) at which local weights rule
 
 
 def biharmonic_fill(image: np.ndarray, unknown: np.ndarray) -> np.ndarray:
@@ -39,18 +46,13 @@ def fsr_fill(image: np.ndarray, unknown: np.ndarray) -> np.ndarray:
     return out if channels == 3 else out.mean(axis=0, keepdims=True)
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """One fill of the hole, and its prediction of the held-out pixels (None without them)."""
-
-    name: str
-    values: np.ndarray  # (C, H, W)
-    on_holdout: np.ndarray | None  # (C, H, W)
+ClassicFillFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+CLASSIC_FILLS: dict[str, ClassicFillFn] = {"fsr": fsr_fill, "biharmonic": biharmonic_fill}
 
 
 @dataclass(frozen=True)
 class StructureMix:
-    """The mixed fill and the weight each candidate got."""
+    """The mixed fill and the mean weight each candidate got over the hole."""
 
     values: np.ndarray  # (C, H, W)
     weights: dict[str, float]
@@ -67,25 +69,44 @@ def mix_weights(predictions: list[np.ndarray], target: np.ndarray) -> np.ndarray
     return weights / total if total > 0 else np.full(len(predictions), 1 / len(predictions))
 
 
-def mix(candidates: list[Candidate], target: np.ndarray, holdout: np.ndarray | None
-        ) -> StructureMix:
-    """The candidates mixed by the weights that best predict `target` (C, H, W) on `holdout`
-    (H, W bool); equal weights without held-out pixels."""
-    if holdout is None or any(c.on_holdout is None for c in candidates):
-        weights = np.full(len(candidates), 1 / len(candidates))
+def local_weights(predictions: list[np.ndarray], target: np.ndarray, look: HeldOut
+                  ) -> np.ndarray:
+    """(K, H, W) weights of K fills at each pixel of the hole, from their `predictions` (C, H, W)
+    of the held-out pixels of `look`. A fill can be right in one part of a hole and wrong in
+    another (FSR continues a tower's edge, biharmonic smears it into the sky): each tile of
+    held-out pixels gets its own weights, spread smoothly and blended with the whole look's
+    where tiles are few, then shifted back from the held-out pixels onto the hole."""
+    held = look.pixels
+    overall = mix_weights([p[:, held].ravel() for p in predictions], target[:, held].ravel())
+    found = np.zeros((len(predictions), *held.shape))
+    counted = np.zeros(held.shape)
+    for top in range(0, held.shape[0], LOCAL_TILE):
+        for left in range(0, held.shape[1], LOCAL_TILE):
+            here = np.zeros_like(held)
+            here[top:top + LOCAL_TILE, left:left + LOCAL_TILE] = True
+            here &= held
+            if here.sum() >= MIN_LOCAL:
+                found[:, here] = mix_weights([p[:, here].ravel() for p in predictions],
+                                             target[:, here].ravel())[:, None]
+                counted[here] = 1
+    support = ndimage.gaussian_filter(counted, LOCAL_TILE / 2)
+    local = np.stack([ndimage.gaussian_filter(w * counted, LOCAL_TILE / 2) for w in found])
+    local /= np.maximum(support, 1e-6)
+    trust = np.clip(support / FULL_TRUST, 0, 1)
+    weights = trust * local + (1 - trust) * overall[:, None, None]
+    return np.roll(weights, (-look.shift[0], -look.shift[1]), axis=(1, 2))
+
+
+def mix(names: list[str], fills: list[np.ndarray], weight_maps: list[np.ndarray],
+        unknown: np.ndarray) -> StructureMix:
+    """`fills` (each (C, H, W)) mixed by the mean of `weight_maps` (each (K, H, W)); an even mix
+    without any."""
+    if not weight_maps:
+        weights = np.full((len(fills), *unknown.shape), 1 / len(fills))
     else:
-        weights = mix_weights([c.on_holdout[:, holdout].ravel() for c in candidates],
-                              target[:, holdout].ravel())
-    values = sum(w * c.values for w, c in zip(weights, candidates, strict=True))
-    return StructureMix(values.astype(np.float32),
-                        {c.name: float(w) for c, w in zip(candidates, weights, strict=True)})
-
-
-def classic_candidates(image: np.ndarray, unknown: np.ndarray, holdout: np.ndarray | None
-                       ) -> list[Candidate]:
-    """FSR and biharmonic fills of `unknown`, each also of `unknown | holdout`."""
-    candidates = []
-    for name, fill in (("fsr", fsr_fill), ("biharmonic", biharmonic_fill)):
-        on_holdout = fill(image, unknown | holdout) if holdout is not None else None
-        candidates.append(Candidate(name, fill(image, unknown), on_holdout))
-    return candidates
+        weights = np.mean(weight_maps, axis=0)
+        weights /= np.maximum(weights.sum(axis=0, keepdims=True), 1e-12)
+    values = sum(weights[k] * fill for k, fill in enumerate(fills))
+    means = {name: float(weights[k][unknown].mean()) if unknown.any() else 0.0
+             for k, name in enumerate(names)}
+    return StructureMix(np.asarray(values, dtype=np.float32), means)

@@ -11,7 +11,7 @@ from PIL import Image
 
 from pipeline.core import restore as restore_module
 from pipeline.core.restore import restore
-from pipeline.core.structure import Candidate, fsr_fill, mix, mix_weights
+from pipeline.core.structure import fsr_fill, mix, mix_weights
 from pipeline.core.texture import detail_energy, lowpass, top_up_detail
 from pipeline.io.imaging import Picture
 from pipeline.settings import DEFAULT
@@ -45,7 +45,7 @@ def test_mix_weights_recover_the_mix_that_made_the_target():
 
 def test_mix_without_held_out_pixels_is_an_even_mix():
     ones, zeros = np.ones((1, 4, 4), np.float32), np.zeros((1, 4, 4), np.float32)
-    mixed = mix([Candidate("a", ones, None), Candidate("b", zeros, None)], ones, None)
+    mixed = mix(["a", "b"], [ones, zeros], [], np.ones((4, 4), dtype=bool))
     assert mixed.weights == {"a": 0.5, "b": 0.5}
     np.testing.assert_allclose(mixed.values, 0.5)
 
