@@ -12,8 +12,9 @@ from PIL import Image
 HEIGHT, WIDTH = 32, 48
 HOLE = (slice(10, 18), slice(15, 30))
 TINY_SETTINGS = (
-    "{preset: fast, steps: STEPS, network: {channels_down: [8, 8], channels_up: [8, 8], "
-    "channels_skip: [2, 2], input_depth: 4}}"
+    # fill: network - these tests are about fits the batch checkpoints and resumes
+    "{preset: fast, fill: network, steps: STEPS, network: {channels_down: [8, 8], "
+    "channels_up: [8, 8], channels_skip: [2, 2], input_depth: 4}}"
 )
 
 

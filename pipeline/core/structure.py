@@ -20,6 +20,7 @@ from skimage.restoration import inpaint_biharmonic
 
 from pipeline.core.holdout import HeldOut
 
+BORDER_SKIP = 2  # px next to the hole a biharmonic fill does not continue from
 SUM_TO_ONE = 1e3  # how hard the weights are held to a sum of one, per held-out value
 LOCAL_TILE = 32  # the mix is chosen per tile of this side, where its held-out pixels suffice
 MIN_LOCAL = 64  # held-out pixels a tile needs for a mix of its own
@@ -27,14 +28,27 @@ FULL_TRUST = 0.5  # tile support (smoothed share of tiles with a mix) at which l
 
 
 def biharmonic_fill(image: np.ndarray, unknown: np.ndarray) -> np.ndarray:
-    """Biharmonic inpainting of (C, H, W) floats in [0, 1]: smooth and safe."""
-    filled = inpaint_biharmonic(image.transpose(1, 2, 0), unknown, channel_axis=-1)
-    return np.clip(filled, 0, 1).transpose(2, 0, 1).astype(np.float32)
+    """Biharmonic inpainting of (C, H, W) floats in [0, 1]: smooth and safe. It continues every
+    value on the hole's border, so the pixels right next to it (a lossy file's ringing around the
+    mark, its anti-aliased rim) are left out of the border; they keep their own values."""
+    filled = inpaint_biharmonic(image.transpose(1, 2, 0), _skip_border(unknown), channel_axis=-1)
+    filled = np.clip(filled, 0, 1).transpose(2, 0, 1).astype(np.float32)
+    return np.where(unknown[None], filled, image).astype(np.float32)
 
 
 def fsr_fill(image: np.ndarray, unknown: np.ndarray) -> np.ndarray:
     """Frequency-selective reconstruction of (C, H, W) floats in [0, 1] (8-bit inside OpenCV);
-    pixels outside `unknown` (H, W) are returned as they were."""
+    pixels outside `unknown` (H, W) are returned as they were. Like the biharmonic fill it does
+    not continue from the pixels right next to the hole."""
+    return np.where(unknown[None], _fsr(image, _skip_border(unknown)), image).astype(np.float32)
+
+
+def _skip_border(unknown: np.ndarray) -> np.ndarray:
+    skipped = ndimage.binary_dilation(unknown, iterations=BORDER_SKIP)
+    return unknown if skipped.all() else skipped
+
+
+def _fsr(image: np.ndarray, unknown: np.ndarray) -> np.ndarray:
     channels = image.shape[0]
     rgb = image if channels == 3 else np.repeat(image[:1], 3, axis=0)
     pixels = np.ascontiguousarray((np.clip(rgb, 0, 1).transpose(1, 2, 0) * 255).round()
