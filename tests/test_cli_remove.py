@@ -29,7 +29,7 @@ def test_remove_writes_a_full_size_result(photo_and_mask, tmp_path):
     photo, mask = photo_and_mask
     out = tmp_path / "out" / "clean.png"
     snaps = tmp_path / "snaps"
-    run = unmark("remove", photo, "--mask", mask, "-o", out, "--preset", "fast", "--steps", "8",
+    run = unmark("remove", photo, "--mask", mask, "-o", out, "--preset", "quality", "--steps", "8",
                  "--snapshots", snaps, "--snapshot-every", "4", "--device", "cpu")
     assert run.returncode == 0, run.stderr
     before, after = np.asarray(Image.open(photo)), np.asarray(Image.open(out))

@@ -23,6 +23,9 @@ WITH_NETWORK = "network+classic"
 # Context around each crop for the classic fills: on the gt cases and stock previews 64 px gave
 # HaarPSI 0.777 where 24 px gave 0.771 (FSR continues textures it can see).
 CLASSIC_CONTEXT = 64
+# A lossy file rings around a sharp mark: the classic fills continue from beyond that, or they draw
+# the letters again (watermarked2's text; on lossless gt photos the same skip cost 2 dB).
+LOSSY_BORDER_SKIP = 2
 
 
 @dataclass(frozen=True)
@@ -35,18 +38,19 @@ class ClassicFill:
     settings: DipSettings
     seed: int
     looks: tuple[HeldOut, ...] = ()  # held-out pixels: the hole shifted one way, and the other
+    lossy: bool = False  # the pixels came from a lossy file
 
     @classmethod
     def plan(cls, target: np.ndarray, weight: np.ndarray, inside: np.ndarray,
-             settings: DipSettings, seed: int = 0) -> ClassicFill:
+             settings: DipSettings, seed: int = 0, lossy: bool = False) -> ClassicFill:
         """`weight` (1, H, W): 0 in the hole and the padding; `inside` (H, W): not padding."""
         unknown = (weight[0] <= 0) & inside
         looks = tuple(held_out_both_ways(unknown, inside))
         if not looks:
-            return cls(FitInputs(target, weight), unknown, inside, settings, seed)
+            return cls(FitInputs(target, weight), unknown, inside, settings, seed, (), lossy)
         held = looks[0].pixels
         inputs = FitInputs(target, weight * ~held[None], holdout=held[None])
-        return cls(inputs, unknown, inside, settings, seed, looks)
+        return cls(inputs, unknown, inside, settings, seed, looks, lossy)
 
     @property
     def fits(self) -> bool:
@@ -71,15 +75,16 @@ class ClassicFill:
         target = self.inputs.target[:, :height, :width]
         unknown = self.unknown[:height, :width]
         looks = [HeldOut(look.pixels[:height, :width], look.shift) for look in self.looks]
+        skip = LOSSY_BORDER_SKIP if self.lossy else 0
         names = list(CLASSIC_FILLS)
-        fills = [CLASSIC_FILLS[name](target, unknown) for name in names]
+        fills = [CLASSIC_FILLS[name](target, unknown, skip) for name in names]
         if output is not None:  # it was scored on the first look only: the other was fitted
             looks = looks[:1]
             names.append("network")
             fills.append(np.where(unknown[None], output[:, :height, :width], target))
         maps = []
         for look in looks:
-            predictions = [CLASSIC_FILLS[name](target, unknown | look.pixels)
+            predictions = [CLASSIC_FILLS[name](target, unknown | look.pixels, skip)
                            for name in CLASSIC_FILLS]
             if output is not None:
                 predictions.append(output[:, :height, :width])

@@ -53,12 +53,13 @@ class Evidence:
 
     weight: np.ndarray  # (H, W) float32, how much each pixel's value is trusted
     blend: Blend | None = None  # full-size forward model (template mode)
+    lossy: bool = False  # the pixels came from a lossy file (they ring around sharp edges)
 
     def cut(self, rows: slice, cols: slice) -> Evidence:
         blend = self.blend
         if blend is not None:
             blend = Blend(alpha=blend.alpha[:, rows, cols], colour=blend.colour[:, rows, cols])
-        return Evidence(weight=self.weight[rows, cols], blend=blend)
+        return Evidence(weight=self.weight[rows, cols], blend=blend, lossy=self.lossy)
 
 
 def check_hole(hole: np.ndarray, source: str) -> None:
@@ -103,7 +104,7 @@ def restore(
     check_hole(hole, picture.source)
     if settings.context is not None:
         return _restore_crops(picture, hole, settings, runtime, observers)
-    evidence = Evidence(weight=(~hole).astype(np.float32))
+    evidence = Evidence(weight=(~hole).astype(np.float32), lossy=picture.lossy)
     filled = fill(picture, hole, settings, evidence, runtime, observers)
     return composite(picture, hole, filled)
 
@@ -118,7 +119,7 @@ def _restore_crops(
     """`fill` + `composite`, crop by crop: only crops become floats, so memory follows the
     marked area, not the photo (a 64 MP photo would cost 768 MB per float copy)."""
     pixels = picture.pixels.copy()
-    evidence = Evidence(weight=(~hole).astype(np.float32))
+    evidence = Evidence(weight=(~hole).astype(np.float32), lossy=picture.lossy)
     for region, output in _fit_regions(picture, hole, settings, evidence, runtime, observers,
                                        shown=pixels):
         _paste(pixels, region, output)
@@ -273,7 +274,8 @@ class RegionFit:
         inside[: self.crop.height, : self.crop.width] = True
         if self.settings.fill == "network":
             return MaskFill.plan(target, weight, inside, self.settings, self.seed)
-        return ClassicFill.plan(target, weight, inside, self.settings, self.seed)
+        return ClassicFill.plan(target, weight, inside, self.settings, self.seed,
+                                self.evidence.lossy)
 
     def run(self, observers: Observers, on_snapshot: SnapshotCallback | None) -> np.ndarray:
         """The network output over the crop (C, h, w), padding removed."""

@@ -20,31 +20,33 @@ from skimage.restoration import inpaint_biharmonic
 
 from pipeline.core.holdout import HeldOut
 
-BORDER_SKIP = 2  # px next to the hole a biharmonic fill does not continue from
 SUM_TO_ONE = 1e3  # how hard the weights are held to a sum of one, per held-out value
 LOCAL_TILE = 32  # the mix is chosen per tile of this side, where its held-out pixels suffice
 MIN_LOCAL = 64  # held-out pixels a tile needs for a mix of its own
 FULL_TRUST = 0.5  # tile support (smoothed share of tiles with a mix) at which local weights rule
 
 
-def biharmonic_fill(image: np.ndarray, unknown: np.ndarray) -> np.ndarray:
+def biharmonic_fill(image: np.ndarray, unknown: np.ndarray, skip: int = 0) -> np.ndarray:
     """Biharmonic inpainting of (C, H, W) floats in [0, 1]: smooth and safe. It continues every
-    value on the hole's border, so the pixels right next to it (a lossy file's ringing around the
-    mark, its anti-aliased rim) are left out of the border; they keep their own values."""
-    filled = inpaint_biharmonic(image.transpose(1, 2, 0), _skip_border(unknown), channel_axis=-1)
+    value on the hole's border; with `skip`, the pixels that close to the hole (a lossy file's
+    ringing around the mark) are not continued from, and keep their own values."""
+    filled = inpaint_biharmonic(image.transpose(1, 2, 0), _skip_border(unknown, skip),
+                                channel_axis=-1)
     filled = np.clip(filled, 0, 1).transpose(2, 0, 1).astype(np.float32)
     return np.where(unknown[None], filled, image).astype(np.float32)
 
 
-def fsr_fill(image: np.ndarray, unknown: np.ndarray) -> np.ndarray:
+def fsr_fill(image: np.ndarray, unknown: np.ndarray, skip: int = 0) -> np.ndarray:
     """Frequency-selective reconstruction of (C, H, W) floats in [0, 1] (8-bit inside OpenCV);
-    pixels outside `unknown` (H, W) are returned as they were. Like the biharmonic fill it does
-    not continue from the pixels right next to the hole."""
-    return np.where(unknown[None], _fsr(image, _skip_border(unknown)), image).astype(np.float32)
+    pixels outside `unknown` (H, W) are returned as they were; `skip` as for biharmonic_fill."""
+    filled = _fsr(image, _skip_border(unknown, skip))
+    return np.where(unknown[None], filled, image).astype(np.float32)
 
 
-def _skip_border(unknown: np.ndarray) -> np.ndarray:
-    skipped = ndimage.binary_dilation(unknown, iterations=BORDER_SKIP)
+def _skip_border(unknown: np.ndarray, skip: int) -> np.ndarray:
+    if skip <= 0:
+        return unknown
+    skipped = ndimage.binary_dilation(unknown, iterations=skip)
     return unknown if skipped.all() else skipped
 
 
@@ -60,7 +62,7 @@ def _fsr(image: np.ndarray, unknown: np.ndarray) -> np.ndarray:
     return out if channels == 3 else out.mean(axis=0, keepdims=True)
 
 
-ClassicFillFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+ClassicFillFn = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
 CLASSIC_FILLS: dict[str, ClassicFillFn] = {"fsr": fsr_fill, "biharmonic": biharmonic_fill}
 
 
