@@ -4,17 +4,13 @@ happened in a typed JobResult. The CLI's `remove` and the batch workers both com
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipeline.core.blend import Mark, box_around, recover
-from pipeline.core.mask_route import remove_in_mask
-from pipeline.core.placement import Placement, locate, place, threshold
-from pipeline.core.restore import Observers
-from pipeline.core.tiling import find_copies
 from pipeline.errors import InputError, NoMarkFound
 from pipeline.io.imaging import (
     Picture,
@@ -25,10 +21,14 @@ from pipeline.io.imaging import (
     output_format,
     save_picture,
 )
-from pipeline.io.marks import load_mark, save_mark
 from pipeline.io.paths import check_not_an_input, check_output
 from pipeline.settings import DipSettings, RunOptions
 from pipeline.validation import check_settings
+
+if TYPE_CHECKING:  # the maths (and torch) load only when a job runs: `status` never needs them
+    from pipeline.core.blend import Mark
+    from pipeline.core.placement import Placement
+    from pipeline.core.restore import Observers
 
 
 class Route(str, Enum):
@@ -41,12 +41,21 @@ class Route(str, Enum):
         return self.value
 
 
+class Template(Enum):
+    """A template that is not a file: learnt from the manifest entry's own photos."""
+
+    AUTO = "auto"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True)
 class Job:
     image: Path
     output: Path
     mask: Path | None = None
-    template: Path | None = None
+    template: Path | Template | None = None  # Template.AUTO until the batch has learnt it
     invert_mask: bool = False
 
     @property
@@ -64,21 +73,13 @@ class JobResult:
     separation: str | None = None  # mask jobs: "separated", "inpainted" or both (by region)
     opacity: float | None = None  # mask jobs with separation on: the mark's estimated opacity
     mark: Mark | None = field(default=None, repr=False, compare=False)  # when separated
-
-    def facts(self) -> dict:
-        """What the ledger keeps about the job beyond its state."""
-        facts: dict = {"placement": self.placement.as_dict()} if self.placement else {}
-        if self.separation is not None:
-            facts["separation"] = self.separation
-        if self.opacity is not None:
-            facts["opacity"] = round(self.opacity, 3)
-        return facts
+    steps: int = 0  # optimiser steps its fits ran (0: no network ran; early stops count true)
 
 
 def check_output_path(job: Job) -> None:
     """The output's name, never one of the job's inputs (symlinks and hard links too)."""
     output_format(job.output)
-    template = job.template if job.template != Path("auto") else None  # auto: learnt later
+    template = job.template if isinstance(job.template, Path) else None  # auto: learnt later
     check_not_an_input(job.output, [("image", job.image), ("mask", job.mask),
                                     ("template", template)])
 
@@ -86,6 +87,9 @@ def check_output_path(job: Job) -> None:
 def check_job(job: Job, settings: DipSettings) -> None:
     """Everything that can be checked before the inputs are decoded."""
     check_settings(settings)
+    if job.template is Template.AUTO:
+        raise InputError(f"{job.image}: `template: auto` is learnt from a manifest's photos by "
+                         "`unmark run`; give a template file here")
     check_output(job.output)
     check_output_path(job)
 
@@ -110,9 +114,14 @@ def run_job(
     job: Job,
     settings: DipSettings,
     runtime: RunOptions = RunOptions(),
-    observers: Observers = Observers(),
+    observers: Observers | None = None,
 ) -> JobResult:
+    from pipeline.core.mask_route import remove_in_mask
+    from pipeline.core.restore import Observers
+
     check_job(job, settings)
+    steps: list[int] = []
+    observers = replace(observers or Observers(), fitted=steps.append)
     caught: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -131,14 +140,18 @@ def run_job(
                                    warning.lineno)
     notes = tuple(str(w.message) for w in caught if issubclass(w.category, UnmarkWarning))
     if mask_outcome is None:
-        return JobResult(output, job.route, placement, notes, fitted)
+        return JobResult(output, job.route, placement, notes, fitted, steps=sum(steps))
     return JobResult(output, job.route, placement, notes, fitted, mask_outcome.route,
-                     mask_outcome.opacity if settings.separate else None, mask_outcome.mark)
+                     mask_outcome.opacity if settings.separate else None, mask_outcome.mark,
+                     sum(steps))
 
 
 def save_estimated_mark(result: JobResult, path: Path) -> Path | None:
     """The mark a separated mask job estimated, as an RGBA template for --template (None when
     the mask was inpainted)."""
+    from pipeline.core.blend import Mark, box_around
+    from pipeline.io.marks import save_mark
+
     if result.mark is None:
         return None
     box = box_around(result.mark.alpha > 0, 0)
@@ -155,6 +168,11 @@ def _remove_template(
     Raises NoMarkFound, writing nothing, when the mark is not there or the blend model does not
     confirm it where it was found: an image without the mark is never touched.
     """
+    from pipeline.core.blend import recover
+    from pipeline.core.placement import locate, place, threshold
+    from pipeline.core.tiling import find_copies
+    from pipeline.io.marks import load_mark
+
     picture = load_input(job)
     mark = load_mark(job.template, channels=picture.pixels.shape[2])
     image = picture.as_float()

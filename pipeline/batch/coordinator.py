@@ -267,22 +267,17 @@ def _record(book: ledger.Ledger, plan: Planned, outcome: Outcome) -> JobReport:
         "resumed_from": outcome.resumed_from,
         "first_step": outcome.first_step,
     }
-    now = time.time()
-    review = {**outcome.review, "seconds": detail["seconds"], "device": outcome.device,
-              "started": round(now - outcome.seconds, 3), "finished": round(now, 3)}
-    if outcome.error is None:
-        book.finish(plan.item.key, JobState.DONE, None, outcome.warnings, outcome.info, detail,
-                    review)
+    state = JobState.DONE if outcome.error is None else JobState.FAILED
+    if outcome.trace:
+        detail["trace"] = outcome.trace
+    book.finish(plan.item.key, state, outcome.error, outcome.facts, detail, outcome.warnings,
+                outcome.seconds)
+    if state == JobState.DONE:
         CheckpointFolder(plan.checkpoints).clear()
-    else:
-        if outcome.trace:
-            detail["trace"] = outcome.trace
-        book.finish(plan.item.key, JobState.FAILED, outcome.error, outcome.warnings, outcome.info,
-                    detail, review)
     return report(
-        plan.item, JobState.DONE if outcome.error is None else JobState.FAILED, outcome.error,
+        plan.item, state, outcome.error,
         warnings=outcome.warnings, seconds=outcome.seconds, resumed_from=outcome.resumed_from,
-        device=outcome.device, doubts=doubts_of(outcome.error, outcome.info, review),
+        device=outcome.device, doubts=doubts_of(outcome.error, outcome.facts),
     )
 
 
@@ -308,13 +303,12 @@ def batch_status(manifest: Manifest) -> list[JobStatus]:
             record, running = records.get(item.key, (None, False))
             verdict = judge(item, record, hasher, running)
             current = record is not None and verdict.state in (JobState.DONE, JobState.FAILED)
+            facts = record.facts if current else None
             statuses.append(JobStatus(
                 item, verdict.state, verdict.reason,
-                record.attempts if record else 0, record.warnings if record else (),
-                record.info if record and verdict.state == JobState.DONE else {},
-                record.review if current else {},
+                record.attempts if record else 0, record.warnings if record else (), facts,
                 doubts_of(verdict.reason if verdict.state == JobState.FAILED else None,
-                          record.info, record.review) if current else (),
+                          facts) if current else (),
             ))
         return statuses
     finally:

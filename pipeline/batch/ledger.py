@@ -19,9 +19,10 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from pipeline.batch.facts import JobFacts
 from pipeline.batch.locks import held, ledger_name, lock_name, state_dir
 from pipeline.batch.manifest import BatchJob
 from pipeline.batch.states import JobState
@@ -37,11 +38,12 @@ CREATE TABLE IF NOT EXISTS jobs (
     state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done', 'failed')),
     reason TEXT,
     warnings TEXT NOT NULL DEFAULT '[]',
-    info TEXT NOT NULL DEFAULT '{}',
     attempts INTEGER NOT NULL DEFAULT 0,
     started REAL,
     finished REAL,
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    facts TEXT NOT NULL DEFAULT '{}',
+    spent REAL NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
@@ -58,8 +60,12 @@ CREATE TABLE IF NOT EXISTS hashes (
 );
 """
 # Columns added since the first ledgers: (name, declaration). Added on open, so an older ledger
-# stays readable (its rows read the default) and gains them when a run next writes it.
-ADDED_COLUMNS = (("review", "TEXT NOT NULL DEFAULT '{}'"),)
+# stays readable (its rows read the default) and gains them when a run next writes it. Older
+# ledgers' `info` and `review` columns are left as they are, unread.
+ADDED_COLUMNS = (("facts", "TEXT NOT NULL DEFAULT '{}'"), ("spent", "REAL NOT NULL DEFAULT 0"))
+# What every ledger since the first has; a `jobs` table without them is another program's.
+REQUIRED_COLUMNS = {"key", "image", "output", "input_hash", "settings_hash", "state", "reason",
+                    "warnings", "attempts", "started", "finished", "updated"}
 
 
 def _empty_file(path: Path) -> bool:
@@ -88,21 +94,27 @@ class Record:
     state: JobState
     reason: str | None
     warnings: tuple[str, ...]
-    info: dict
     attempts: int
     started: float | None
     finished: float | None
     updated: float
-    review: dict = field(default_factory=dict)  # what the job's look found (batch/look.py)
+    facts: JobFacts | None = None  # what the finished job did (None: an older ledger's row)
+    spent: float = 0.0  # seconds of the attempts that ended so far
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Record:
-        values = dict(row)
-        values["warnings"] = tuple(json.loads(values["warnings"]))
-        values["info"] = json.loads(values["info"])
-        values["review"] = json.loads(values.get("review") or "{}")
+        values = {name: row[name] for name in row.keys() if name in RECORD_FIELDS}
+        warnings = json.loads(values["warnings"])
+        if not isinstance(warnings, list):
+            raise ValueError(f"job {values['key']}: its warnings are not a list")
+        values["warnings"] = tuple(str(note) for note in warnings)
+        values["facts"] = JobFacts.from_json(values.get("facts"))
+        values["spent"] = float(values.get("spent") or 0.0)
         values["state"] = JobState(values["state"])
         return cls(**values)
+
+
+RECORD_FIELDS = {f.name for f in fields(Record)}
 
 
 @dataclass(frozen=True)
@@ -113,8 +125,14 @@ class Event:
     detail: dict
 
 
+def _columns(db: sqlite3.Connection) -> set[str]:
+    return {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+
+
 def _migrate(db: sqlite3.Connection) -> None:
-    present = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+    present = _columns(db)
+    if not REQUIRED_COLUMNS <= present:
+        raise sqlite3.DatabaseError("written by another program or version")
     for name, declaration in ADDED_COLUMNS:
         if name not in present:
             db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {declaration}")
@@ -146,6 +164,10 @@ class Ledger:
         if problems != ["ok"]:
             self._db.close()
             raise damaged(path, "; ".join(problems))
+        present = _columns(self._db)
+        if present and not REQUIRED_COLUMNS <= present:
+            self._db.close()
+            raise damaged(path, "written by another program or version")
 
     def _connect_readonly(self, how: str) -> sqlite3.Connection:
         uri = f"{self.path.resolve().as_uri()}?{how}"
@@ -235,7 +257,11 @@ class Ledger:
                      image = excluded.image, output = excluded.output,
                      input_hash = excluded.input_hash, settings_hash = excluded.settings_hash,
                      state = excluded.state, reason = excluded.reason, warnings = '[]',
-                     info = '{}', review = '{}', attempts = jobs.attempts + excluded.attempts,
+                     facts = '{}', attempts = jobs.attempts + excluded.attempts,
+                     spent = CASE WHEN jobs.state != 'done'
+                                   AND jobs.input_hash = excluded.input_hash
+                                   AND jobs.settings_hash = excluded.settings_hash
+                             THEN jobs.spent ELSE 0 END,
                      started = excluded.started, finished = NULL, updated = excluded.updated""",
                 (item.key, str(item.job.image), str(item.job.output), input_hash, settings_hash,
                  state, reason, attempt, started, now),
@@ -252,16 +278,23 @@ class Ledger:
 
     def finish(
         self, key: str, state: JobState, reason: str | None = None,
-        warnings: Iterable[str] = (), info: dict | None = None, detail: dict | None = None,
-        review: dict | None = None,
+        facts: JobFacts | None = None, detail: dict | None = None, warnings: Iterable[str] = (),
+        seconds: float = 0.0,
     ) -> None:
+        """The job ended after `seconds` (the facts' own, when it has facts); its facts are kept
+        with their seconds summed over every attempt."""
         now = time.time()
         with self._write() as db:
+            row = db.execute("SELECT spent FROM jobs WHERE key = ?", (key,)).fetchone()
+            spent = (float(row[0]) if row else 0.0) + (facts.seconds if facts else seconds)
+            if facts is not None:
+                facts = replace(facts, seconds=spent)
+                warnings = facts.warnings
             db.execute(
-                """UPDATE jobs SET state = ?, reason = ?, warnings = ?, info = ?, review = ?,
+                """UPDATE jobs SET state = ?, reason = ?, warnings = ?, facts = ?, spent = ?,
                    finished = ?, updated = ? WHERE key = ?""",
-                (state, reason, json.dumps(list(warnings)), json.dumps(info or {}),
-                 json.dumps(review or {}), now, now, key),
+                (state, reason, json.dumps(list(warnings)), facts.to_json() if facts else "{}",
+                 spent, now, now, key),
             )
             self._event(db, key, state, {"reason": reason, **(detail or {})})
 
@@ -270,9 +303,11 @@ class Ledger:
         with self._write() as db:
             running = db.execute("SELECT key FROM jobs WHERE state = ?", (JobState.RUNNING,))
             keys = [r[0] for r in running]
-            db.execute(
-                "UPDATE jobs SET state = ?, reason = ?, updated = ? WHERE state = ?",
-                (JobState.PENDING, reason, time.time(), JobState.RUNNING),
+            now = time.time()
+            db.execute(  # the time the stopped attempts spent counts toward their jobs' seconds
+                """UPDATE jobs SET state = ?, reason = ?, updated = ?,
+                   spent = spent + MAX(0, ? - COALESCE(started, ?)) WHERE state = ?""",
+                (JobState.PENDING, reason, now, now, now, JobState.RUNNING),
             )
             for key in keys:
                 self._event(db, key, JobState.PENDING, {"reason": reason})

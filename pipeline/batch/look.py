@@ -13,15 +13,17 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
 from pipeline.batch.review import FOOTPRINT_ALPHA, Residual, residual
-from pipeline.core.placement import Placement, place
 from pipeline.io.imaging import Picture, load_mask, load_picture, save_picture
-from pipeline.io.marks import load_mark
 from pipeline.job import Job
+
+if TYPE_CHECKING:
+    from pipeline.core.placement import Placement
 
 THUMB_SIDE = 200  # px: the longer side of a thumbnail
 CROP_MARGIN = 0.25  # of the footprint's box, on each side of the enlarged crop
@@ -88,13 +90,15 @@ def _write(pixels: np.ndarray, folder: Path, name: str, side: int = THUMB_SIDE) 
     return name
 
 
-def footprint(job: Job, placement: dict | None, size: tuple[int, int]) -> np.ndarray | None:
+def footprint(job: Job, placement: Placement | None, size: tuple[int, int]) -> np.ndarray | None:
     """Where the mark was expected, as opacity (H, W) in [0, 1]; None if unknown."""
     if job.mask is not None:
         return load_mask(job.mask, size, invert=job.invert_mask).astype(np.float32)
-    if job.template is not None and placement and Path(job.template).is_file():
-        mark = load_mark(job.template)
-        return place(mark, Placement.from_dict(placement), size).alpha
+    if isinstance(job.template, Path) and placement and job.template.is_file():
+        from pipeline.core.placement import place
+        from pipeline.io.marks import load_mark
+
+        return place(load_mark(job.template), placement, size).alpha
     return None
 
 
@@ -108,7 +112,7 @@ def _crop_box(opacity: np.ndarray) -> tuple[slice, slice]:
             slice(max(left - grow_x, 0), min(right + grow_x, width)))
 
 
-def look_at(job: Job, placement: dict | None, folder: Path, done: bool = True) -> Look:
+def look_at(job: Job, placement: Placement | None, folder: Path, done: bool = True) -> Look:
     """Thumbnails and check of one job (`done`: its output is written), cached in `folder`."""
     key = stamp(job.image, job.output if done else None)
     cached = folder / f"{key}.json"

@@ -122,7 +122,7 @@ def triage(
                                        doubts=failed(verdict.reason)))
         elif verdict.state == JobState.DONE:
             summary.jobs.append(report(item, JobState.SKIPPED, "done before", earlier=True,
-                                       doubts=doubts_of(None, record.info, record.review)))
+                                       doubts=doubts_of(None, record.facts)))
         elif verdict.state == JobState.FAILED and not retry_failed:
             summary.jobs.append(report(item, JobState.FAILED, verdict.reason, earlier=True,
                                        doubts=failed(verdict.reason)))

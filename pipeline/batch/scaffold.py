@@ -117,17 +117,19 @@ def scaffold(
         paired = tuple(pairs.items())
     else:
         images = _pictures(images_dir)
-        side = mask if mask is not None else Path(template)
+        auto = mask is None and template == str(AUTO_TEMPLATE)
+        side = mask if mask is not None else Path(str(template))
         if not images:
             raise InputError(f"{images_dir}: no pictures ({', '.join(sorted(IMAGE_SUFFIXES))})")
-        if not (template is not None and side == AUTO_TEMPLATE) and not side.is_file():
+        if not auto and not side.is_file():
             raise InputError(f"{side}: no such file")
-        images = [image for image in images if image.resolve() != side.resolve()]
+        if not auto:
+            images = [image for image in images if image.resolve() != side.resolve()]
         entry = {"images": _glob_for(images, folder)}
         if mask is not None:
             entry["mask"] = _relative(mask, here)
         else:
-            entry["template"] = "auto" if side == AUTO_TEMPLATE else _relative(side, here)
+            entry["template"] = str(AUTO_TEMPLATE) if auto else _relative(side, here)
         jobs = [entry]
         paired = tuple((image, None) for image in images)
 

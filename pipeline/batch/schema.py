@@ -14,12 +14,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from pipeline.errors import InputError
+from pipeline.job import Template
 from pipeline.settings import PRESETS, DipSettings, NetworkShape, RunOptions, preset
 from pipeline.validation import SettingError, check_settings
 
-# `template: auto` estimates the mark from the entry's own images (the template issue). Manifest
-# paths are always made absolute, so this relative path cannot be mistaken for a real file.
-AUTO_TEMPLATE = Path("auto")
+# `template: auto` estimates the mark from the entry's own images.
+AUTO_TEMPLATE = Template.AUTO
 MASK_PATTERN_FIELDS = ("stem", "name", "subdir")
 
 

@@ -23,7 +23,6 @@ from rich.table import Table
 from pipeline.batch.manifest import InputCheck, Manifest
 from pipeline.batch.report import JobReport, JobStatus, Summary
 from pipeline.batch.states import JobState
-from pipeline.core.placement import Placement
 from pipeline.ui.console import console, error, warning
 
 stdout = Console(highlight=False, soft_wrap=True)
@@ -174,10 +173,11 @@ def print_interrupted(summary: Summary, manifest: str) -> None:
                   "interrupted ones go on from their last checkpoint).", soft_wrap=True)
 
 
-def _found(info: dict) -> str:
-    """A template job's placement, as a short note."""
-    place = info.get("placement")
-    return Placement.from_dict(place).describe(brief=True) if place else ""
+def _found(status: JobStatus) -> str:
+    """A done template job's placement, as a short note."""
+    if status.state != JobState.DONE or status.facts is None or status.facts.placement is None:
+        return ""
+    return status.facts.placement.describe(brief=True)
 
 
 def print_status(manifest: Manifest, statuses: list[JobStatus], as_json: bool) -> None:
@@ -193,18 +193,20 @@ def print_status(manifest: Manifest, statuses: list[JobStatus], as_json: bool) -
             "jobs": [
                 {"key": s.item.key, "image": str(s.item.job.image), "output":
                  str(s.item.job.output), "state": s.state, "reason": s.reason,
-                 "attempts": s.attempts, "warnings": list(s.warnings), "info": s.info,
-                 "doubtful": bool(s.doubts), "doubts": list(s.doubts)}
+                 "attempts": s.attempts, "warnings": list(s.warnings),
+                 "facts": s.facts.as_dict() if s.facts else None,
+                 "doubtful": bool(s.doubts) and s.state != JobState.FAILED,
+                 "doubts": list(s.doubts)}
                 for s in statuses
             ],
-            "doubtful": sum(bool(s.doubts) for s in statuses),
+            "doubtful": sum(bool(s.doubts) and s.state != JobState.FAILED for s in statuses),
         }))
         return
     rows = []
     for status in statuses:
         doubts = [] if status.state == JobState.FAILED else list(status.doubts)
         note = "; ".join(filter(None, [*(f"doubtful: {d}" for d in doubts), status.reason,
-                                       *status.warnings, _found(status.info)]))
+                                       *status.warnings, _found(status)]))
         flag = "doubtful" if doubts else ""
         rows.append((status.state, flag, _short(str(status.item.job.image)),
                      _short(str(status.item.job.output)), note))

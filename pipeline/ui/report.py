@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from pipeline.batch.coordinator import batch_status
+from pipeline.batch.facts import JobFacts
 from pipeline.batch.ledger import state_dir
 from pipeline.batch.look import Look, look_at, stamp
 from pipeline.batch.manifest import Manifest
@@ -56,14 +57,14 @@ class Entry:
 def _current_look(status: JobStatus, thumbs: Path) -> tuple[Look | None, tuple[str, ...]]:
     """The job's look, taken again (and cached) if the ledger has none for its files as they are
     now: an older ledger, an output replaced since the run."""
-    job, state = status.item.job, status.state
+    job, state, facts = status.item.job, status.state, status.facts
     try:
         if state == JobState.DONE:
-            look = Look.from_dict(status.review.get("look") or {})
+            look = facts.look if facts else None
             if look is None or look.stamp != stamp(job.image, job.output):
-                placement = status.info.get("placement")
-                look = look_at(job, placement, thumbs)
-                return look, doubts_of(None, status.info, {"look": look.as_dict()})
+                look = look_at(job, facts.placement if facts else None, thumbs)
+                facts = (facts or JobFacts(str(job.route))).with_look(look)
+                return look, doubts_of(None, facts)
             return look, status.doubts
         if state == JobState.FAILED and Path(job.image).is_file():
             return look_at(job, None, thumbs, done=False), status.doubts
@@ -88,15 +89,19 @@ def _seconds(value: float) -> str:
     return f"{minutes}m{seconds:02d}s" if minutes else f"{value:.1f}s"
 
 
+def doubtful(rows: list[Entry]) -> int:
+    """Outputs to look at first; failures are counted apart."""
+    return sum(bool(e.doubts) and e.status.state == JobState.DONE for e in rows)
+
+
 def summary_line(rows: list[Entry]) -> str:
     counts = {state: sum(e.status.state == state for e in rows) for state in STATES}
-    doubtful = sum(bool(e.doubts) for e in rows)
     parts = [f"{len(rows)} jobs"] + [f"{n} {state}" for state, n in counts.items() if n]
-    parts.append(f"{doubtful} doubtful")
-    reviews = [e.status.review for e in rows if e.status.state == JobState.DONE]
-    busy = sum(float(r.get("seconds") or 0) for r in reviews)
-    starts = [r["started"] for r in reviews if r.get("started")]
-    ends = [r["finished"] for r in reviews if r.get("finished")]
+    parts.append(f"{doubtful(rows)} doubtful")
+    done = [e.status.facts for e in rows if e.status.state == JobState.DONE and e.status.facts]
+    busy = sum(facts.seconds for facts in done)
+    starts = [facts.started for facts in done if facts.started]
+    ends = [facts.finished for facts in done if facts.finished]
     if busy:
         parts.append(f"{_seconds(busy)} of fitting")
     if starts and ends and max(ends) > min(starts):
@@ -115,28 +120,25 @@ def _figure(look: Look, name: str, caption: str, base: Path, folder: Path) -> st
 
 
 def _facts(entry: Entry) -> list[str]:
-    status, review = entry.status, entry.status.review
-    facts = [f"{status.state}" + (f" after {status.attempts} attempts"
+    status, facts = entry.status, entry.status.facts
+    lines = [f"{status.state}" + (f" after {status.attempts} attempts"
                                   if status.attempts > 1 else "")]
-    route = review.get("route")
-    if route:
-        facts.append(f"route: {route}")
-    place = status.info.get("placement")
-    if place:
-        facts.append(f"mark at x={place.get('left')} y={place.get('top')}, scale "
-                     f"{place.get('scale')}, confidence {place.get('confidence')}")
-    if review.get("opacity") is not None:
-        facts.append(f"opacity about {float(review['opacity']):.2f}")
-    steps = [f"{review['steps']} steps" if review.get("steps") is not None else "",
-             _seconds(float(review["seconds"])) if review.get("seconds") is not None else "",
-             str(review.get("device") or "")]
-    if any(steps):
-        facts.append(", ".join(filter(None, steps)))
+    if facts is None:
+        return lines
+    lines.append(f"route: {facts.route}")
+    if facts.placement is not None:
+        lines.append(facts.placement.describe())
+    if facts.opacity is not None:
+        lines.append(f"opacity about {facts.opacity:.2f}")
+    steps = f"{facts.steps} fitted steps"
+    if facts.resumed_from:
+        steps += f" ({facts.resumed_from} resumed from checkpoints)"
+    lines.append(", ".join(filter(None, [steps, _seconds(facts.seconds), facts.device])))
     check = entry.look.residual if entry.look else None
     if check is not None:
-        facts.append(f"mark edges left {check.ghost:.2f} (before {check.ghost_before:.2f}); "
+        lines.append(f"mark edges left {check.ghost:.2f} (before {check.ghost_before:.2f}); "
                      f"changed far from it {check.changed_outside:.2%}")
-    return facts
+    return lines
 
 
 def _card(entry: Entry, base: Path, folder: Path) -> str:
@@ -187,4 +189,4 @@ def write_report(manifest: Manifest, path: Path | None = None) -> Written:
     temp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     temp.write_text(page, encoding="utf-8")
     os.replace(temp, path)
-    return Written(path, len(rows), sum(bool(entry.doubts) for entry in rows))
+    return Written(path, len(rows), doubtful(rows))
