@@ -113,7 +113,7 @@ def remove(
     """Remove what MASK (or TEMPLATE) marks from IMAGE."""
     from pipeline.core.restore import Observers
     from pipeline.io.snapshots import SnapshotFolder
-    from pipeline.job import Job, run_job, save_estimated_mark
+    from pipeline.job import Job, check_extra_outputs, run_job, save_estimated_mark
     from pipeline.settings import RunOptions
     from pipeline.settings import preset as named_preset
 
@@ -126,6 +126,7 @@ def remove(
         runtime = RunOptions(device=device, snapshot_every=snapshot_every if snapshots else 0)
         output = output or image.with_name(f"{image.stem}.clean{image.suffix}")
         job = Job(image=image, output=output, mask=mask, template=template, invert_mask=invert_mask)
+        check_extra_outputs(job, save_mark, snapshots)
         with console.warnings_to_console(), console.StepProgress(image.name) as progress:
             observers = Observers(
                 progress=progress.update,
@@ -232,18 +233,18 @@ def run(
             raise typer.Exit(EXIT_FAILED) from None
     board.print_summary(summary, as_json)
     note_lossy([item.job.output for item in batch.jobs])
-    write_report(batch, None)
+    write_report(batch, None, after_run=True)
     raise typer.Exit(0 if summary.ok else EXIT_FAILED)
 
 
-def write_report(batch: object, output: Path | None) -> None:
+def write_report(batch: object, output: Path | None, after_run: bool = False) -> None:
     """The batch's HTML report; after `run`, a report that cannot be written is only a warning."""
     from pipeline.ui.report import write_report as write
 
     try:
         written = write(batch, output)
     except (OSError, InputError) as problem:
-        if output is not None:
+        if not after_run:
             raise
         console.warning(f"no report written: {problem}")
         return

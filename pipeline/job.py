@@ -22,6 +22,7 @@ from pipeline.io.imaging import (
     save_picture,
 )
 from pipeline.io.paths import check_not_an_input, check_output
+from pipeline.io.snapshots import SnapshotFolder
 from pipeline.settings import DipSettings, RunOptions
 from pipeline.validation import check_settings
 
@@ -79,9 +80,25 @@ class JobResult:
 def check_output_path(job: Job) -> None:
     """The output's name, never one of the job's inputs (symlinks and hard links too)."""
     output_format(job.output)
-    template = job.template if isinstance(job.template, Path) else None  # auto: learnt later
-    check_not_an_input(job.output, [("image", job.image), ("mask", job.mask),
-                                    ("template", template)])
+    check_not_an_input(job.output, _inputs(job))  # an auto template is learnt later
+
+
+def _inputs(job: Job) -> list[tuple[str, Path | None]]:
+    template = job.template if isinstance(job.template, Path) else None
+    return [("image", job.image), ("mask", job.mask), ("template", template)]
+
+
+def check_extra_outputs(job: Job, mark: Path | None, snapshots: Path | None) -> None:
+    """The further files `remove` may write (the estimated mark, snapshots), refused before
+    anything runs when they would land on an input or on the job's own output."""
+    if mark is not None:
+        if mark.suffix.lower() != ".png":
+            raise InputError(f"{mark}: write the estimated mark as .png (a template needs its "
+                             "alpha channel)")
+        check_output(mark)
+        check_not_an_input(mark, [*_inputs(job), ("output", job.output)])
+    if snapshots is not None:
+        SnapshotFolder(snapshots, job.output).check([*_inputs(job), ("output", job.output)])
 
 
 def check_job(job: Job, settings: DipSettings) -> None:

@@ -22,7 +22,7 @@ from joblib import Parallel, delayed, parallel_config
 from pipeline import devices
 from pipeline.batch import auto_template, ledger
 from pipeline.batch.hashing import Hasher
-from pipeline.batch.locks import hold_lock
+from pipeline.batch.locks import check_state_dir, hold_lock
 from pipeline.batch.manifest import BatchJob, Manifest
 from pipeline.batch.plan import Planned, Shard, judge, triage
 from pipeline.batch.progress import ProgressInbox
@@ -177,9 +177,9 @@ def run_batch(manifest: Manifest, options: BatchOptions, display: Display = Quie
     local = options.backend == "loky"
     slots = worker_devices(options) if local else ("auto",)
     threads = options.threads or (max(1, _cores() // len(slots)) if local else None)
-    state = ledger.state_dir(manifest.output)
     summary = Summary(str(manifest.path), str(manifest.output), workers=len(slots))
     check_folder_writable(manifest.output)  # before any fit: outputs, ledger and lock go here
+    state = check_state_dir(manifest.output)
 
     with hold_lock(manifest.output, shard), \
             ledger.Ledger(state / ledger.ledger_name(shard)) as book:

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 THUMB_SIDE = 200  # px: the longer side of a thumbnail
 CROP_MARGIN = 0.25  # of the footprint's box, on each side of the enlarged crop
 CROP_MIN = 12  # px: the smallest crop (tiny marks)
-VERSION = 1  # bump when thumbnails or checks change meaning
+CROP_SIDE = 200  # px: small crops are enlarged by a whole factor towards this side
+CROP_MAX = 480  # px: a larger mark area is shown at 1:1 around its centre, never shrunk
+VERSION = 2  # bump when thumbnails or checks change meaning
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,18 @@ def _write(pixels: np.ndarray, folder: Path, name: str, side: int = THUMB_SIDE) 
     return name
 
 
+def _write_crop(pixels: np.ndarray, folder: Path, name: str) -> str:
+    """The mark area at 1:1 or enlarged by a whole factor (pixels kept sharp), never shrunk:
+    a faint ghost must stay visible."""
+    height, width = pixels.shape[:2]
+    top, left = max(0, (height - CROP_MAX) // 2), max(0, (width - CROP_MAX) // 2)
+    pixels = pixels[top:top + CROP_MAX, left:left + CROP_MAX]
+    factor = max(1, CROP_SIDE // max(pixels.shape[:2]))
+    enlarged = np.repeat(np.repeat(pixels, factor, axis=0), factor, axis=1)
+    save_picture(Picture(np.ascontiguousarray(enlarged), "RGB"), folder / name)
+    return name
+
+
 def footprint(job: Job, placement: Placement | None, size: tuple[int, int]) -> np.ndarray | None:
     """Where the mark was expected, as opacity (H, W) in [0, 1]; None if unknown."""
     if job.mask is not None:
@@ -133,8 +147,8 @@ def look_at(job: Job, placement: Placement | None, folder: Path, done: bool = Tr
             check = residual(picture.pixels, output.pixels, opacity, job.mask is None)
             if (opacity > FOOTPRINT_ALPHA).any():
                 box = _crop_box(opacity)
-                crops = {"crop_before": _write(before[box], folder, f"{key}-crop-before.jpg"),
-                         "crop_after": _write(after[box], folder, f"{key}-crop-after.jpg")}
+                crops = {"crop_before": _write_crop(before[box], folder, f"{key}-crop-before.png"),
+                         "crop_after": _write_crop(after[box], folder, f"{key}-crop-after.png")}
         look = Look(key, look.before, _write(after, folder, f"{key}-after.jpg"),
                     residual=check, **crops)
     _save_json(cached, look.as_dict())

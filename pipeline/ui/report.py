@@ -11,11 +11,13 @@ from urllib.parse import quote
 
 from pipeline.batch.coordinator import batch_status
 from pipeline.batch.facts import JobFacts
-from pipeline.batch.ledger import state_dir
+from pipeline.batch.locks import check_state_dir
 from pipeline.batch.look import Look, look_at, stamp
 from pipeline.batch.manifest import Manifest
 from pipeline.batch.report import JobStatus, doubts_of
 from pipeline.batch.states import JobState
+from pipeline.errors import InputError
+from pipeline.io.paths import check_not_an_input, storage_error
 
 REPORT_NAME = "report.html"
 THUMBS = "thumbs"
@@ -25,13 +27,15 @@ CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:16px;color:#222;background:#fafafa}
 h1{font-size:20px;margin:0 0 8px}
 .summary{margin:0 0 16px;padding:8px 12px;background:#fff;border:1px solid #ddd}
-.job{display:grid;grid-template-columns:300px repeat(4,184px);gap:8px;align-items:start;
+.job{display:grid;grid-template-columns:300px repeat(2,184px) repeat(2,max-content);gap:8px;
+align-items:start;
 background:#fff;border:1px solid #ddd;border-left:6px solid #4a4;margin:0 0 8px;padding:8px}
 .job.doubt{border-left-color:#d80}.job.failed{border-left-color:#c22}
 .job.pending,.job.running{border-left-color:#aaa}
 .facts h2{font-size:14px;margin:0 0 4px;word-break:break-all}
 .facts p{margin:2px 0}.doubts{color:#a40;font-weight:600}.failed .doubts{color:#c22}
 figure{margin:0}figure img{width:180px;height:auto;background:#eee;image-rendering:pixelated}
+figure img.crop{width:auto;max-width:none}
 figcaption{font-size:12px;color:#666}.warn{color:#865}
 """
 
@@ -111,12 +115,16 @@ def summary_line(rows: list[Entry]) -> str:
     return ", ".join(parts)
 
 
-def _figure(look: Look, name: str, caption: str, base: Path, folder: Path) -> str:
+def _link(target: Path, base: Path) -> str:
+    return quote(Path(os.path.relpath(Path(target).resolve(), base)).as_posix())
+
+
+def _figure(name: str, caption: str, base: Path, folder: Path, crop: bool = False) -> str:
     if not name:
         return "<figure></figure>"
-    source = quote(Path(os.path.relpath(folder / name, base)).as_posix())
-    return (f'<figure><img src="{source}" alt="{escape(caption)}" loading="lazy">'
-            f"<figcaption>{escape(caption)}</figcaption></figure>")
+    kind = ' class="crop"' if crop else ""
+    return (f'<figure><img src="{_link(folder / name, base)}"{kind} alt="{escape(caption)}" '
+            f'loading="lazy"><figcaption>{escape(caption)}</figcaption></figure>')
 
 
 def _facts(entry: Entry) -> list[str]:
@@ -150,12 +158,17 @@ def _card(entry: Entry, base: Path, folder: Path) -> str:
         lines.append(f"<p>{escape(status.reason)}</p>")
     lines += [f"<p>{escape(fact)}</p>" for fact in _facts(entry)]
     lines += [f'<p class="warn">{escape(note)}</p>' for note in status.warnings]
+    output = Path(status.item.job.output)
+    if status.state == JobState.DONE and output.is_file():
+        lines.append(f'<p><a href="{_link(output, base)}">full-size output</a></p>')
     figures = ""
     if entry.look is not None:
         look = entry.look
-        figures = "".join(_figure(look, name, caption, base, folder) for name, caption in (
-            (look.before, "before"), (look.after, "after"),
-            (look.crop_before, "mark area, before"), (look.crop_after, "mark area, after")))
+        figures = _figure(look.before, "before", base, folder) + _figure(
+            look.after, "after", base, folder) + "".join(
+            _figure(name, caption, base, folder, crop=True) for name, caption in (
+                (look.crop_before, "mark area, before (1:1 or larger)"),
+                (look.crop_after, "mark area, after (1:1 or larger)")))
     return (f'<section class="job {kind}"><div class="facts">{"".join(lines)}</div>'
             f"{figures}</section>")
 
@@ -179,14 +192,36 @@ class Written:
     doubtful: int
 
 
+def check_report_path(manifest: Manifest, path: Path) -> None:
+    """An HTML file's name, never the manifest, an input or an output of its jobs."""
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; give the report a file name (.html)")
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise InputError(f"{path}: the report is an HTML page; give it a name ending in .html")
+    files = [("manifest", manifest.path)]
+    for item in manifest.jobs:
+        job = item.job
+        template = job.template if isinstance(job.template, Path) else None
+        files += [("image", job.image), ("mask", job.mask), ("template", template),
+                  ("output", job.output)]
+    check_not_an_input(path, files)
+
+
 def write_report(manifest: Manifest, path: Path | None = None) -> Written:
     """Write the batch's HTML report (default OUTPUT/.unmark/report.html), atomically."""
-    state = state_dir(manifest.output)
+    state = check_state_dir(manifest.output)
+    if path is not None:
+        check_report_path(manifest, path)
     path = path or state / REPORT_NAME
     rows = entries(manifest, batch_status(manifest), state / THUMBS)
     page = render(manifest, rows, path.resolve().parent, (state / THUMBS).resolve())
-    path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    temp.write_text(page, encoding="utf-8")
-    os.replace(temp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp.write_text(page, encoding="utf-8")
+        os.replace(temp, path)
+    except OSError as problem:
+        raise storage_error(path, problem) from None
+    finally:
+        temp.unlink(missing_ok=True)
     return Written(path, len(rows), doubtful(rows))
