@@ -26,7 +26,7 @@ from pipeline.batch.facts import JobFacts
 from pipeline.batch.locks import held, ledger_name, lock_name, state_dir
 from pipeline.batch.manifest import BatchJob
 from pipeline.batch.states import JobState
-from pipeline.errors import InputError
+from pipeline.errors import InputError, StorageError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -69,19 +69,28 @@ REQUIRED_COLUMNS = {"key", "image", "output", "input_hash", "settings_hash", "st
 
 
 def _empty_file(path: Path) -> bool:
-    """A zero-byte ledger (and no journal that could fill it) has lost what it knew."""
+    """A zero-byte ledger has lost what it knew: every ledger is written with its header
+    first (switching to WAL writes it), so a journal beside it cannot make it whole."""
     try:
-        return path.stat().st_size == 0 and not path.with_name(path.name + "-wal").exists()
+        return path.stat().st_size == 0
     except OSError:
         return False
 
 
 def damaged(path: Path, why: str) -> InputError:
+    companions = [path.with_name(path.name + tail) for tail in ("-wal", "-shm")]
+    moves = "; ".join(f"mv {p} {path}.damaged{p.name[len(path.name):]}"
+                      for p in companions if p.exists())
     return InputError(
-        f"{path}: the ledger is damaged ({why}); nothing was run. Move it aside "
-        f"(mv {path} {path}.damaged) to start the batch over: outputs already written are "
-        "then redone"
+        f"{path}: the ledger is damaged ({why}); nothing was run. "
+        f"Move it aside (mv {path} {path}.damaged{'; ' + moves if moves else ''}) to start the "
+        "batch over: outputs already written are then redone"
     )
+
+
+def _unwritable(path: Path, problem: sqlite3.Error) -> StorageError:
+    return StorageError(f"{path}: the ledger cannot be written ({problem}); check the "
+                        "permissions of the file and its folder")
 
 
 @dataclass(frozen=True)
@@ -131,8 +140,6 @@ def _columns(db: sqlite3.Connection) -> set[str]:
 
 def _migrate(db: sqlite3.Connection) -> None:
     present = _columns(db)
-    if not REQUIRED_COLUMNS <= present:
-        raise sqlite3.DatabaseError("written by another program or version")
     for name, declaration in ADDED_COLUMNS:
         if name not in present:
             db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {declaration}")
@@ -158,6 +165,8 @@ class Ledger:
             if "locked" in str(problem) or "busy" in str(problem):
                 raise InputError(f"{path}: the ledger stayed locked by another process for "
                                  f"{BUSY_SECONDS} s; try again") from None
+            if not readonly and ("readonly" in str(problem) or "unable to open" in str(problem)):
+                raise _unwritable(path, problem) from None
             raise damaged(path, str(problem)) from None
         except sqlite3.DatabaseError as problem:
             raise damaged(path, str(problem)) from None
@@ -188,6 +197,10 @@ class Ledger:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                  timeout=BUSY_SECONDS)
+            present = _columns(db)  # before anything is written to another program's file
+            if present and not REQUIRED_COLUMNS <= present:
+                db.close()
+                raise sqlite3.DatabaseError("written by another program or version")
             # WAL lets `status` read while the run writes; a sharded ledger may sit on a network
             # file system, where WAL's shared memory does not work.
             journal = "DELETE" if self.path.name != ledger_name(None) else "WAL"
@@ -206,15 +219,32 @@ class Ledger:
         self.close()
 
     def close(self) -> None:
+        """Close, leaving no -wal or -shm file behind when no reader is left: a reader that
+        closes last cannot remove them, so the writer goes back to a plain journal."""
         with self._lock:
+            if not self.readonly:
+                try:
+                    self._db.execute("PRAGMA journal_mode=DELETE")
+                except sqlite3.Error:
+                    pass  # a reader (`status`) is still open: the next writer tidies up
             self._db.close()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as problem:
+                if "readonly" in str(problem):
+                    raise _unwritable(self.path, problem) from None
+                raise
             try:
                 yield self._db
+            except sqlite3.OperationalError as problem:
+                self._db.execute("ROLLBACK")
+                if "readonly" in str(problem):
+                    raise _unwritable(self.path, problem) from None
+                raise
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -231,7 +261,7 @@ class Ledger:
             with self._lock:
                 rows = self._db.execute("SELECT * FROM jobs").fetchall()
             return {row["key"]: Record.from_row(row) for row in rows}
-        except (sqlite3.DatabaseError, ValueError, TypeError) as problem:
+        except (sqlite3.DatabaseError, KeyError, ValueError, TypeError) as problem:
             raise damaged(self.path, str(problem)) from None
 
     def events(self, key: str | None = None) -> list[Event]:
