@@ -124,7 +124,7 @@ def _run(task: Task) -> Outcome:
         warnings.simplefilter("always", UnmarkWarning)
         try:
             observers = Observers(progress=reporter.progress, checkpoints=checkpoints.region)
-            result = run_job(task.job, task.settings, runtime, observers)
+            result = _run_job(task, runtime, observers, checkpoints)
         except InputError as problem:
             error = str(problem)
         except MemoryError:
@@ -153,6 +153,25 @@ def _run(task: Task) -> Outcome:
         worker=os.getpid(),
         trace=trace,
     )
+
+
+def _run_job(task: Task, runtime: RunOptions, observers: Observers,
+             checkpoints: CheckpointFolder) -> JobResult:
+    """run_job; once more from scratch when what it resumed from checkpoints does not fit the
+    job (an edited or foreign file, a network of another shape): such a checkpoint would fail
+    the job on every run, --retry-failed included."""
+    try:
+        return run_job(task.job, task.settings, runtime, observers)
+    except (InputError, MemoryError):
+        raise
+    except Exception as problem:
+        if not checkpoints.resumed_any():
+            raise
+        warnings.warn(f"{task.checkpoints}: the job's checkpoints do not fit it "
+                      f"({type(problem).__name__}: {problem}); discarded, the job started over",
+                      UnmarkWarning, stacklevel=2)
+        checkpoints.discard()
+        return run_job(task.job, task.settings, runtime, observers)
 
 
 def facts_of(task: Task, result: JobResult, notes: tuple[str, ...], seconds: float,

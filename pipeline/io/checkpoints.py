@@ -71,6 +71,12 @@ class RegionCheckpoint:
             warnings.warn(f"{self.path}: cannot read the checkpoint ({problem}); the region "
                           "starts over", UnmarkWarning, stacklevel=3)
             return None
+        problem = _misfit(state)
+        if problem is not None:
+            warnings.warn(f"{self.path}: not a checkpoint of this job ({problem}); discarded, "
+                          "the region starts over", UnmarkWarning, stacklevel=3)
+            self.path.unlink(missing_ok=True)
+            return None
         for key in state.pop(NUMPY_KEYS, []):
             state[key] = state[key].numpy()
         self.loaded = state
@@ -139,6 +145,28 @@ class RegionCheckpoint:
             temp.unlink(missing_ok=True)
 
 
+FIT_KEYS = ("step", "net", "optimiser", "perturb", "average", "best", "best_error", "stale")
+
+
+def _misfit(state: object) -> str | None:
+    """What makes a loaded file no checkpoint of ours; None when it looks like one."""
+    if not isinstance(state, dict):
+        return f"it holds a {type(state).__name__}"
+    arrays = state.get(NUMPY_KEYS, [])
+    if not isinstance(arrays, list) or any(
+            not isinstance(state.get(key), torch.Tensor) for key in arrays):
+        return "its arrays are missing"
+    if RESULT in state:
+        result = state[RESULT]
+        return None if isinstance(result, torch.Tensor) and result.ndim == 3 else "a bad result"
+    missing = [key for key in FIT_KEYS if key not in state]
+    if missing:
+        return f"no {', '.join(missing)}"
+    if not isinstance(state["step"], int) or state["step"] < 0:
+        return "a bad step count"
+    return None
+
+
 def _why_unwritable(folder: Path) -> str:
     try:
         return "disk full" if shutil.disk_usage(folder).free < LOW_SPACE else "write failed"
@@ -170,6 +198,15 @@ class CheckpointFolder:
             checkpoint.result()
             steps.append(checkpoint.steps_done(0))
         return max(steps)
+
+    def resumed_any(self) -> bool:
+        """Did any region find something to resume from?"""
+        return any(checkpoint.loaded is not None for checkpoint in self.regions)
+
+    def discard(self) -> None:
+        """Forget every region's checkpoint: the job starts over."""
+        self.clear()
+        self.regions = []
 
     def clear(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
