@@ -111,9 +111,8 @@ def remove(
     snapshot_every: Annotated[int, typer.Option(min=1, help="Steps between snapshots.")] = 50,
 ) -> None:
     """Remove what MASK (or TEMPLATE) marks from IMAGE."""
-    from pipeline.core.restore import Observers
     from pipeline.io.snapshots import SnapshotFolder
-    from pipeline.job import Job, check_extra_outputs, run_job, save_estimated_mark
+    from pipeline.job import Job, check_extra_outputs, check_job, run_job, save_estimated_mark
     from pipeline.settings import RunOptions
     from pipeline.settings import preset as named_preset
 
@@ -126,7 +125,9 @@ def remove(
         runtime = RunOptions(device=device, snapshot_every=snapshot_every if snapshots else 0)
         output = output or image.with_name(f"{image.stem}.clean{image.suffix}")
         job = Job(image=image, output=output, mask=mask, template=template, invert_mask=invert_mask)
+        check_job(job, settings)  # before the maths load: a wrong path answers at once
         check_extra_outputs(job, save_mark, snapshots)
+        from pipeline.core.restore import Observers
         with console.warnings_to_console(), console.StepProgress(image.name) as progress:
             observers = Observers(
                 progress=progress.update,
@@ -272,8 +273,8 @@ def report(
 @app.command()
 def status(manifest: ManifestArg, as_json: JsonOption = False) -> None:
     """Show each job of MANIFEST: done, failed (and why), pending or running."""
-    from pipeline.batch.coordinator import batch_status
     from pipeline.batch.manifest import load_manifest
+    from pipeline.batch.status import batch_status
     from pipeline.ui import board
 
     with one_line_errors():

@@ -26,6 +26,10 @@ from pipeline.io.snapshots import SnapshotFolder
 from pipeline.settings import DipSettings, RunOptions
 from pipeline.validation import check_settings
 
+FULL_COVER = 0.98  # above this share of the image masked, nothing is left to learn from
+LOOKS_INVERTED = 0.5  # above this share, the mask is likely black-and-white swapped
+COVER_NOTE = "the mask covers"
+
 if TYPE_CHECKING:  # the maths (and torch) load only when a job runs: `status` never needs them
     from pipeline.core.blend import Mark
     from pipeline.core.placement import Placement
@@ -107,6 +111,9 @@ def check_job(job: Job, settings: DipSettings) -> None:
     if job.template is Template.AUTO:
         raise InputError(f"{job.image}: `template: auto` is learnt from a manifest's photos by "
                          "`unmark run`; give a template file here")
+    for _, path in _inputs(job):
+        if path is not None and not path.is_file():
+            raise InputError(f"{path}: no such file")
     check_output(job.output)
     check_output_path(job)
 
@@ -118,13 +125,46 @@ def load_input(job: Job) -> Picture:
     return picture
 
 
+def check_cover(hole: np.ndarray, job: Job) -> None:
+    """A mask that covers (nearly) all of the photo is refused, one that covers most of it is
+    warned about: both before any fitting, with the hint that fits how the mask was read."""
+    share = float(hole.mean())
+    hint = "drop --invert-mask" if job.invert_mask else "pass --invert-mask"
+    if share >= FULL_COVER:
+        raise InputError(f"{job.mask}: the mask covers {share:.0%} of the image; nothing is left "
+                         f"to fill from (is it inverted? {hint})")
+    if share > LOOKS_INVERTED:
+        warnings.warn(f"{job.mask}: {COVER_NOTE} {share:.0%} of the image; if black should mean "
+                      f"keep, {hint}", UnmarkWarning, stacklevel=2)
+
+
 def load_job(job: Job, settings: DipSettings | None = None) -> tuple[Picture, np.ndarray]:
-    """Decode a mask job's inputs; raises InputError naming the file at fault."""
+    """Decode a mask job's inputs, its mask checked; raises InputError naming the file at
+    fault."""
     picture = load_picture(job.image) if settings is None else load_input(job)
     if job.mask is None:
         raise InputError(f"{job.image}: no mask given")
     hole = load_mask(job.mask, picture.size, invert=job.invert_mask)
+    check_cover(hole, job)
     return picture, hole
+
+
+class _Passed:
+    """Keeps the job's warnings and passes each on at once, as it comes (a warning about the
+    mask shows before the fit, not after it). The maths' own copy of the cover warning, which
+    check_cover gave already, is dropped."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+        self.outside = warnings.showwarning
+
+    def __call__(self, message, category, filename, lineno, file=None, line=None) -> None:
+        text = str(message)
+        if issubclass(category, UnmarkWarning):
+            if COVER_NOTE in text and any(COVER_NOTE in note for note in self.notes):
+                return
+            self.notes.append(text)
+        self.outside(message, category, filename, lineno, file, line)
 
 
 def run_job(
@@ -139,23 +179,19 @@ def run_job(
     check_job(job, settings)
     steps: list[int] = []
     observers = replace(observers or Observers(), fitted=steps.append)
-    caught: list[warnings.WarningMessage] = []
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", UnmarkWarning)
-            mask_outcome = None
-            if job.route is Route.TEMPLATE:
-                output, placement, fitted = _remove_template(job, settings, runtime, observers)
-            else:
-                picture, hole = load_job(job, settings)
-                mask_outcome = remove_in_mask(picture, hole, settings, runtime, observers)
-                output = save_picture(mask_outcome.picture, job.output)
-                placement, fitted = None, None
-    finally:
-        for warning in caught:  # passed on to whoever listens outside, failed job or not
-            warnings.warn_explicit(warning.message, warning.category, warning.filename,
-                                   warning.lineno)
-    notes = tuple(str(w.message) for w in caught if issubclass(w.category, UnmarkWarning))
+    passed = _Passed()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", UnmarkWarning)
+        warnings.showwarning = passed
+        mask_outcome = None
+        if job.route is Route.TEMPLATE:
+            output, placement, fitted = _remove_template(job, settings, runtime, observers)
+        else:
+            picture, hole = load_job(job, settings)
+            mask_outcome = remove_in_mask(picture, hole, settings, runtime, observers)
+            output = save_picture(mask_outcome.picture, job.output)
+            placement, fitted = None, None
+    notes = tuple(passed.notes)
     if mask_outcome is None:
         return JobResult(output, job.route, placement, notes, fitted, steps=sum(steps))
     return JobResult(output, job.route, placement, notes, fitted, mask_outcome.route,

@@ -21,15 +21,13 @@ from joblib import Parallel, delayed, parallel_config
 
 from pipeline import devices
 from pipeline.batch import auto_template, ledger
-from pipeline.batch.hashing import Hasher
 from pipeline.batch.locks import check_state_dir, hold_lock
 from pipeline.batch.manifest import BatchJob, Manifest
-from pipeline.batch.plan import Planned, Shard, judge, triage
+from pipeline.batch.plan import Planned, Shard, triage
 from pipeline.batch.progress import ProgressInbox
 from pipeline.batch.report import (
     Display,
     JobReport,
-    JobStatus,
     Quiet,
     Summary,
     doubts_of,
@@ -288,29 +286,3 @@ def _stop(book: ledger.Ledger, summary: Summary, jobs: tuple[BatchJob, ...], why
     for item in jobs:
         if item.key not in reported:
             summary.jobs.append(report(item, JobState.PENDING, why))
-
-
-def batch_status(manifest: Manifest) -> list[JobStatus]:
-    """Where every job of the manifest stands; read-only, safe while a run holds the folder."""
-    records = ledger.read_all(manifest.output)
-    folder = ledger.state_dir(manifest.output)
-    readers = [ledger.Ledger(path, readonly=True) for path in sorted(folder.glob("ledger*.sqlite"))]
-    try:
-        hasher = Hasher(readers)
-        statuses = []
-        jobs, _ = auto_template.resolve(manifest, manifest.jobs, estimate=False)
-        for item in jobs:
-            record, running = records.get(item.key, (None, False))
-            verdict = judge(item, record, hasher, running)
-            current = record is not None and verdict.state in (JobState.DONE, JobState.FAILED)
-            facts = record.facts if current else None
-            statuses.append(JobStatus(
-                item, verdict.state, verdict.reason,
-                record.attempts if record else 0, record.warnings if record else (), facts,
-                doubts_of(verdict.reason if verdict.state == JobState.FAILED else None,
-                          facts) if current else (),
-            ))
-        return statuses
-    finally:
-        for reader in readers:
-            reader.close()

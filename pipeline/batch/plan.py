@@ -15,7 +15,7 @@ from pipeline.batch.report import Summary, doubts_of, report
 from pipeline.batch.review import doubts
 from pipeline.batch.states import JobState
 from pipeline.errors import InputError
-from pipeline.io.checkpoints import folder_for
+from pipeline.io.checkpoint_folders import folder_for
 from pipeline.io.paths import intact
 
 

@@ -31,9 +31,13 @@ STATE_STYLE = {JobState.DONE: "green", JobState.SKIPPED: "green", JobState.FAILE
 
 
 def _short(path: str) -> str:
-    """A path as the user would type it from here."""
+    """A path as the user would type it from here, on one line."""
     relative = os.path.relpath(path)
-    return path if relative.startswith("../..") else relative
+    return _flat(path if relative.startswith("../..") else relative)
+
+
+def _flat(text: str) -> str:
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _seconds(value: float) -> str:
@@ -80,7 +84,7 @@ class BatchDisplay:
             self.board.__exit__(*exc)
 
     def _say(self, text: str) -> None:
-        console.print(text, markup=False, highlight=False, soft_wrap=True)
+        console.print(_flat(text), markup=False, highlight=False, soft_wrap=True)
 
     def begin(self, todo: int, skipped: int, failed_before: int, workers: int) -> None:
         self.todo = todo
@@ -104,7 +108,7 @@ class BatchDisplay:
             if self.board is None:
                 self._say(f"start {key} ({name}, {device})")
                 return
-            note = f"{key}  {device}"
+            note = escape(f"{_flat(key)}  {device}")
             if worker not in self.rows:
                 self.rows[worker] = self.board.add_task(f"  {name}", total=None, note=note)
             else:
@@ -119,7 +123,7 @@ class BatchDisplay:
                     self._say(f"{key}: step {step}/{total}, loss {loss:.5f}")
                 return
             if worker in self.rows:
-                note = f"{key}  loss {loss:.5f}  {self.devices.get(worker, '')}"
+                note = escape(f"{_flat(key)}  loss {loss:.5f}  {self.devices.get(worker, '')}")
                 self.board.update(self.rows[worker], completed=step, total=total, note=note)
 
     def finished(self, report: JobReport) -> None:
@@ -209,13 +213,14 @@ def print_status(manifest: Manifest, statuses: list[JobStatus], as_json: bool) -
                                        *status.warnings, _found(status)]))
         flag = "doubtful" if doubts else ""
         rows.append((status.state, flag, _short(str(status.item.job.image)),
-                     _short(str(status.item.job.output)), note))
+                     _short(str(status.item.job.output)), _flat(note)))
     if stdout.is_terminal:
         table = Table(box=None, pad_edge=False, show_edge=False)
         for column in ("state", "flag", "image", "output", "note"):
             table.add_column(column, overflow="fold")
         for state, flag, *rest in rows:
-            table.add_row(f"[{STATE_STYLE[state]}]{state}[/]", f"[yellow]{flag}[/]", *rest)
+            table.add_row(f"[{STATE_STYLE[state]}]{state}[/]", f"[yellow]{flag}[/]",
+                          *map(escape, rest))
         stdout.print(table)
     else:  # one line per job, whole, for grep and friends
         for row in rows:

@@ -9,13 +9,13 @@ from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
-from pipeline.batch.coordinator import batch_status
 from pipeline.batch.facts import JobFacts
 from pipeline.batch.locks import check_state_dir
 from pipeline.batch.look import Look, look_at, stamp
 from pipeline.batch.manifest import Manifest
 from pipeline.batch.report import JobStatus, doubts_of
 from pipeline.batch.states import JobState
+from pipeline.batch.status import batch_status
 from pipeline.errors import InputError
 from pipeline.io.paths import check_not_an_input, storage_error
 

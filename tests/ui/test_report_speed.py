@@ -6,12 +6,12 @@ import numpy as np
 from batchkit import mask, photo, tiny_settings
 from PIL import Image
 
-from pipeline.batch.coordinator import batch_status
 from pipeline.batch.facts import JobFacts
 from pipeline.batch.hashing import Hasher
 from pipeline.batch.ledger import Ledger, state_dir
 from pipeline.batch.manifest import load_manifest
 from pipeline.batch.states import JobState
+from pipeline.batch.status import batch_status
 from pipeline.ui.report import write_report
 
 JOBS = 200
