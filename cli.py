@@ -170,6 +170,7 @@ def estimate(
 
 
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process it ended
 ManifestArg = Annotated[Path, typer.Argument(help="The batch manifest (YAML).")]
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")
@@ -227,7 +228,7 @@ def run(
         except Interrupted as stop:
             board.print_summary(stop.summary, as_json)
             board.print_interrupted(stop.summary, str(manifest))
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            raise typer.Exit(EXIT_TERMINATED if stop.terminated else EXIT_INTERRUPTED) from None
         except Aborted as stop:
             board.print_summary(stop.summary, as_json)
             console.error(str(stop))

@@ -251,3 +251,25 @@ def test_template_manifest_entries_reach_the_job(tmp_path: Path) -> None:
         jobs: [{image: a.png, template: mark.png}]
     """)
     assert unmark("validate", path).exit_code == 0
+
+
+def test_sigterm_stops_like_ctrl_c_and_the_rerun_does_every_job_once(tmp_path: Path) -> None:
+    path = standard(tmp_path, count=3, steps=300)
+    output = tmp_path / "out"
+    checkpoints = ledger.state_dir(output) / "checkpoints"
+    log = tmp_path / "run.log"
+    run = start("run", path, "--workers", "2", "--checkpoint-every", "10", *FAST, log=log)
+    wait_for(lambda: len(list(checkpoints.glob("*/region0.pt"))) >= 2, run, "two jobs running")
+    run.send_signal(signal.SIGTERM)
+    assert run.wait(timeout=60) == 143
+    text = log.read_text()
+    assert f"unmark run {path}" in text and "again to resume" in text, text
+    for noise in ("Traceback", "semlock", "leaked", "resource_tracker"):
+        assert noise not in text, text
+    assert "running" not in {r.state for r in records(output).values()}
+
+    again = unmark("run", path, "--checkpoint-every", "10", *FAST)
+    assert again.exit_code == 0, again.output
+    with ledger.Ledger(ledger.state_dir(output) / "ledger.sqlite", readonly=True) as book:
+        done = [event.key for event in book.events() if event.state == "done"]
+    assert sorted(done) == sorted(records(output)) and len(done) == 3  # each job done once

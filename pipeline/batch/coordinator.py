@@ -12,8 +12,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -44,11 +47,32 @@ LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
 
 class Interrupted(Exception):
-    """Ctrl-C: the run stopped cleanly; what was running resumes next time."""
+    """Ctrl-C (or SIGTERM): the run stopped cleanly; what was running resumes next time."""
 
-    def __init__(self, summary: Summary) -> None:
+    def __init__(self, summary: Summary, terminated: bool = False) -> None:
         super().__init__("interrupted")
         self.summary = summary
+        self.terminated = terminated  # by SIGTERM (a scheduler's, `kill`), not Ctrl-C
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the run is, so that it stops as Ctrl-C stops it."""
+
+
+@contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class Aborted(Exception):
@@ -179,7 +203,7 @@ def run_batch(manifest: Manifest, options: BatchOptions, display: Display = Quie
     check_folder_writable(manifest.output)  # before any fit: outputs, ledger and lock go here
     state = check_state_dir(manifest.output)
 
-    with hold_lock(manifest.output, shard), \
+    with _sigterm_as_ctrl_c(), hold_lock(manifest.output, shard), \
             ledger.Ledger(state / ledger.ledger_name(shard)) as book:
         try:
             jobs, todo = _plan(manifest, jobs, book, options, slots[0], summary)
@@ -199,9 +223,10 @@ def run_batch(manifest: Manifest, options: BatchOptions, display: Display = Quie
                     finished = _record(book, planned[outcome.key], outcome)
                     summary.jobs.append(finished)
                     display.finished(finished)
-        except KeyboardInterrupt:
-            _stop(book, summary, jobs, "interrupted (Ctrl-C)")
-            raise Interrupted(summary) from None
+        except KeyboardInterrupt as stop:
+            terminated = isinstance(stop, Terminated)
+            _stop(book, summary, jobs, f"interrupted ({'SIGTERM' if terminated else 'Ctrl-C'})")
+            raise Interrupted(summary, terminated) from None
         except InputError:
             _stop(book, summary, jobs, "interrupted")
             raise
