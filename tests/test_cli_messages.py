@@ -79,3 +79,19 @@ def test_newlines_in_names_keep_status_one_line_per_job(tmp_path):
     status = unmark("status", path)
     lines = status.stdout.strip().splitlines()
     assert len(lines) == 3 and "a\\nb.png" in status.stdout, status.stdout
+
+
+def test_steps_true_is_refused_not_taken_as_one_step(tmp_path):
+    photo(tmp_path / "photos" / "a.png")
+    mask(tmp_path / "m.png")
+    path = manifest(tmp_path, """
+        version: 1
+        output: out
+        settings: {preset: fast, steps: true}
+        jobs:
+          - images: photos/*.png
+            mask: m.png
+    """)
+    run = unmark("validate", path)
+    assert run.exit_code == 2, run.output
+    assert "settings.steps: input should be a valid integer" in run.stderr
