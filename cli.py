@@ -109,6 +109,8 @@ def remove(
         Path | None, typer.Option(help="Write intermediate results into this folder.")
     ] = None,
     snapshot_every: Annotated[int, typer.Option(min=1, help="Steps between snapshots.")] = 50,
+    threads: Annotated[int | None, typer.Option(
+        min=1, help="Torch CPU threads (default: the cores this process may use).")] = None,
 ) -> None:
     """Remove what MASK (or TEMPLATE) marks from IMAGE."""
     from pipeline.io.snapshots import SnapshotFolder
@@ -127,7 +129,12 @@ def remove(
         job = Job(image=image, output=output, mask=mask, template=template, invert_mask=invert_mask)
         check_job(job, settings)  # before the maths load: a wrong path answers at once
         check_extra_outputs(job, save_mark, snapshots)
+        import torch
+
+        from pipeline.batch.cores import available_cores
         from pipeline.core.restore import Observers
+
+        torch.set_num_threads(threads or available_cores())
         with console.warnings_to_console(), console.StepProgress(image.name) as progress:
             observers = Observers(
                 progress=progress.update,

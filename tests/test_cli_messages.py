@@ -95,3 +95,13 @@ def test_steps_true_is_refused_not_taken_as_one_step(tmp_path):
     run = unmark("validate", path)
     assert run.exit_code == 2, run.output
     assert "settings.steps: input should be a valid integer" in run.stderr
+
+
+def test_remove_takes_threads_and_gives_the_same_pixels(tmp_path):
+    image, hole = photo(tmp_path / "a.png"), mask(tmp_path / "m.png")
+    one = unmark("remove", image, "--mask", hole, "-o", tmp_path / "one.png", "--threads", "1",
+                 *FAST)
+    default = unmark("remove", image, "--mask", hole, "-o", tmp_path / "default.png", *FAST)
+    assert one.exit_code == 0 and default.exit_code == 0, one.stderr + default.stderr
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "one.png")),
+                          np.asarray(Image.open(tmp_path / "default.png")))
