@@ -133,8 +133,10 @@ def remove(
 
         from pipeline.batch.cores import available_cores
         from pipeline.core.restore import Observers
+        from pipeline.io.paths import remove_partial_outputs
 
         torch.set_num_threads(threads or available_cores())
+        remove_partial_outputs([output])  # what a killed earlier run left beside it
         with console.warnings_to_console(), console.StepProgress(image.name) as progress:
             observers = Observers(
                 progress=progress.update,

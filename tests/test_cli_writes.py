@@ -94,3 +94,15 @@ def test_a_symlinked_state_folder_is_refused_and_left_alone(tmp_path):
     assert (elsewhere / "tmp" / "keep.txt").read_text() == "not unmark's"
     assert sorted(p.name for p in elsewhere.rglob("*")) == ["keep.txt", "tmp"]
     assert not (tmp_path / "out" / "p0.png").exists()
+
+
+def test_a_killed_removes_partial_file_is_cleaned_by_the_next_run(inputs, tmp_path):
+    image, hole = inputs
+    (tmp_path / "out").mkdir()
+    left = tmp_path / "out" / ".o.k3x9_a.partial.png"  # what a kill -9 inside the write leaves
+    left.write_bytes(b"\x89PNG half")
+    other = tmp_path / "out" / ".other.k3x9_a.partial.png"  # another output's: not ours
+    other.write_bytes(b"x")
+    run = unmark("remove", image, "--mask", hole, "-o", tmp_path / "out" / "o.png", *FAST)
+    assert run.exit_code == 0, run.stderr
+    assert not left.exists() and other.exists() and (tmp_path / "out" / "o.png").is_file()

@@ -15,7 +15,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -41,7 +41,7 @@ from pipeline.batch.states import JobState
 from pipeline.batch.worker import Outcome, Task, run_task, watch_coordinator
 from pipeline.errors import InputError
 from pipeline.io.checkpoints import CheckpointFolder, prune
-from pipeline.io.paths import check_folder_writable
+from pipeline.io.paths import check_folder_writable, remove_partial_outputs
 
 DEFAULT_CHECKPOINT_EVERY = 50
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
@@ -116,22 +116,6 @@ def worker_devices(options: BatchOptions) -> tuple[str, ...]:
     except InputError as problem:
         raise InputError(f"--devices: {problem}") from None
     return tuple(names) * options.workers
-
-
-def _remove_partial_outputs(outputs: Iterable[Path]) -> None:
-    """A kill -9 inside imaging.save_picture can leave its temp file (`.STEM.XXXX.partialEXT`),
-    never a half-written output. One listing per output folder, however many jobs."""
-    wanted: dict[Path, set[tuple[str, str]]] = {}
-    for output in outputs:
-        wanted.setdefault(output.parent, set()).add((output.stem, output.suffix))
-    for folder, names in wanted.items():
-        if not folder.is_dir():
-            continue
-        for entry in os.scandir(folder):
-            if entry.name.startswith(".") and ".partial" in entry.name:
-                head, _, suffix = entry.name[1:].rpartition(".partial")
-                if (head.rpartition(".")[0], suffix) in names:
-                    os.unlink(entry.path)
 
 
 def _outcomes(
@@ -245,7 +229,7 @@ def _plan(
     prunable += [plan.item.key for plan in todo]
     state = ledger.state_dir(manifest.output)
     prune(state / "checkpoints", prunable, [plan.checkpoints for plan in todo])
-    _remove_partial_outputs(item.job.output for item in jobs)
+    remove_partial_outputs(item.job.output for item in jobs)
     return jobs, todo
 
 
