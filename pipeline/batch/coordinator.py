@@ -210,11 +210,20 @@ def run_batch(manifest: Manifest, options: BatchOptions, display: Display = Quie
             raise
         except Exception as problem:
             _stop(book, summary, jobs, f"interrupted ({type(problem).__name__})")
-            raise Aborted(f"the workers stopped ({type(problem).__name__}: {problem}); "
-                          "run again to resume", summary) from problem
+            raise Aborted(f"the workers stopped ({_why_stopped(problem)}); run again to resume",
+                          summary) from problem
         finally:
             summary.seconds = time.monotonic() - started
     return summary
+
+
+def _why_stopped(problem: Exception) -> str:
+    """The workers' fault in a few words (loky's own message runs to five lines)."""
+    if type(problem).__name__ == "TerminatedWorkerError":
+        return ("a worker process was killed: by a signal, or by the system for want of "
+                "memory; try fewer --workers if it happens again")
+    first = (str(problem).strip().splitlines() or [""])[0]
+    return f"{type(problem).__name__}: {first}"
 
 
 def _plan(
