@@ -243,7 +243,7 @@ def run(
             console.error(str(stop))
             raise typer.Exit(EXIT_FAILED) from None
     board.print_summary(summary, as_json)
-    note_lossy([item.job.output for item in batch.jobs])
+    note_lossy([Path(job.output) for job in summary.jobs if job.state == "done"])  # run now
     write_report(batch, None, after_run=True)
     raise typer.Exit(0 if summary.ok else EXIT_FAILED)
 
