@@ -105,3 +105,20 @@ def test_remove_takes_threads_and_gives_the_same_pixels(tmp_path):
     assert one.exit_code == 0 and default.exit_code == 0, one.stderr + default.stderr
     assert np.array_equal(np.asarray(Image.open(tmp_path / "one.png")),
                           np.asarray(Image.open(tmp_path / "default.png")))
+
+
+def test_the_jpeg_note_only_when_a_job_wrote_one_now(tmp_path):
+    photo(tmp_path / "photos" / "a.jpg")
+    mask(tmp_path / "m.png")
+    path = manifest(tmp_path, f"""
+        version: 1
+        output: out
+        settings: {tiny_settings(2)}
+        jobs:
+          - images: photos/*.jpg
+            mask: m.png
+    """)
+    first = unmark("run", path, "--devices", "cpu", "--threads", "1")
+    assert first.exit_code == 0 and "re-encodes" in first.stderr, first.output
+    again = unmark("run", path, "--devices", "cpu", "--threads", "1")
+    assert again.exit_code == 0 and "re-encodes" not in again.stderr, again.output
