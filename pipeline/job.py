@@ -62,6 +62,7 @@ class Job:
     mask: Path | None = None
     template: Path | Template | None = None  # Template.AUTO until the batch has learnt it
     invert_mask: bool = False
+    template_name: str | None = None  # how messages name the template (default: its file's)
 
     @property
     def route(self) -> Route:
@@ -231,7 +232,7 @@ def _remove_template(
     image = picture.as_float()
     placement = locate(mark, image, picture.lossy)
     needed = threshold(mark, picture.size)
-    name = Path(job.template).name
+    name = job.template_name or Path(job.template).name
     if placement.confidence < needed:
         raise NoMarkFound(
             f"{job.image}: watermark {name} not found (best match "

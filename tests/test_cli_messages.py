@@ -122,3 +122,19 @@ def test_the_jpeg_note_only_when_a_job_wrote_one_now(tmp_path):
     assert first.exit_code == 0 and "re-encodes" in first.stderr, first.output
     again = unmark("run", path, "--devices", "cpu", "--threads", "1")
     assert again.exit_code == 0 and "re-encodes" not in again.stderr, again.output
+
+
+def test_template_auto_failures_name_the_entry_not_a_temp_file(tmp_path):
+    for index in range(3):
+        photo(tmp_path / "photos" / f"p{index}.png", seed=index)  # no mark to learn or find
+    path = manifest(tmp_path, f"""
+        version: 1
+        output: out
+        settings: {tiny_settings(2)}
+        jobs:
+          - images: photos/*.png
+            template: auto
+    """)
+    run = unmark("run", path, "--devices", "cpu", "--threads", "1")
+    assert run.exit_code == 1, run.output
+    assert "template: auto" in run.stderr and "entry0-" not in run.stderr, run.stderr

@@ -121,7 +121,9 @@ def resolve(
                     stale.unlink(missing_ok=True)
         marks.update(_read_index(index))
     resolved = tuple(
-        dataclasses.replace(item, job=dataclasses.replace(item.job, template=marks[item.job.image]))
+        dataclasses.replace(item, job=dataclasses.replace(
+            item.job, template=marks[item.job.image],
+            template_name=f"learnt for jobs[{item.entry}] (template: auto)"))
         if item.job.template == AUTO_TEMPLATE and item.job.image in marks else item
         for item in jobs
     )
