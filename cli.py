@@ -110,7 +110,8 @@ def remove(
     ] = None,
     snapshot_every: Annotated[int, typer.Option(min=1, help="Steps between snapshots.")] = 50,
     threads: Annotated[int | None, typer.Option(
-        min=1, help="Torch CPU threads (default: the cores this process may use).")] = None,
+        min=1, help="Torch CPU threads (default: the cores this process may use and other "
+                    "processes leave idle).")] = None,
 ) -> None:
     """Remove what MASK (or TEMPLATE) marks from IMAGE."""
     from pipeline.io.snapshots import SnapshotFolder
@@ -131,11 +132,11 @@ def remove(
         check_extra_outputs(job, save_mark, snapshots)
         import torch
 
-        from pipeline.batch.cores import available_cores
+        from pipeline.batch.cores import default_threads
         from pipeline.core.restore import Observers
         from pipeline.io.paths import remove_partial_outputs
 
-        torch.set_num_threads(threads or available_cores())
+        torch.set_num_threads(threads or default_threads())
         remove_partial_outputs([output])  # what a killed earlier run left beside it
         with console.warnings_to_console(), console.StepProgress(image.name) as progress:
             observers = Observers(
@@ -209,7 +210,8 @@ def run(
         int | None, typer.Option(min=0, help="Steps between checkpoints (0: never).")
     ] = None,
     threads: Annotated[
-        int | None, typer.Option(min=1, help="Torch threads per worker (default: cores/workers).")
+        int | None,
+        typer.Option(min=1, help="Torch threads per worker (default: idle cores / workers)."),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:

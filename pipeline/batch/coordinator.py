@@ -24,7 +24,7 @@ from joblib import Parallel, delayed, parallel_config
 
 from pipeline import devices
 from pipeline.batch import auto_template, ledger
-from pipeline.batch.cores import available_cores
+from pipeline.batch.cores import default_threads
 from pipeline.batch.locks import check_state_dir, hold_lock
 from pipeline.batch.manifest import BatchJob, Manifest
 from pipeline.batch.plan import Planned, Shard, triage
@@ -176,7 +176,7 @@ def run_batch(manifest: Manifest, options: BatchOptions, display: Display = Quie
     shard = options.shard.name if options.shard else None
     local = options.backend == "loky"
     slots = worker_devices(options) if local else ("auto",)
-    threads = options.threads or (max(1, available_cores() // len(slots)) if local else None)
+    threads = options.threads or (default_threads(len(slots)) if local else None)
     summary = Summary(str(manifest.path), str(manifest.output), workers=len(slots))
     check_folder_writable(manifest.output)  # before any fit: outputs, ledger and lock go here
     state = check_state_dir(manifest.output)
