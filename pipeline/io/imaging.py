@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from pipeline.errors import InputError, StorageError
+from pipeline.errors import InputError, StorageError, UnmarkWarning
 from pipeline.io.paths import check_output, new_file_mode, storage_error
 
 Image.MAX_IMAGE_PIXELS = 400_000_000  # big photos are the point; refuse only absurd ones
@@ -26,10 +26,6 @@ JPEG_QUALITY = 95
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
 ORIENTATION_TAG = 0x0112
 LOSSY_FORMATS = {"JPEG", "MPO", "WEBP"}
-
-
-class UnmarkWarning(UserWarning):
-    """Something the user should know about, but that does not stop the job."""
 
 
 def warn(message: str) -> None:

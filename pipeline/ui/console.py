@@ -19,7 +19,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from pipeline.io.imaging import UnmarkWarning
+from pipeline.errors import UnmarkWarning
 
 console = Console(stderr=True, highlight=False)
 
