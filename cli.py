@@ -79,6 +79,17 @@ def note_lossy(outputs: list[Path]) -> None:
         )
 
 
+def prepare(output: Path, threads: int | None) -> None:
+    """Once a job's paths are checked: torch's threads, and no leftover of a killed run."""
+    import torch
+
+    from pipeline.batch.cores import default_threads
+    from pipeline.io.paths import remove_partial_outputs
+
+    torch.set_num_threads(threads or default_threads())
+    remove_partial_outputs([output])  # what a killed earlier remove left beside it
+
+
 @app.command()
 def remove(
     image: Annotated[Path, typer.Argument(help="The watermarked photo.")],
@@ -130,14 +141,9 @@ def remove(
         job = Job(image=image, output=output, mask=mask, template=template, invert_mask=invert_mask)
         check_job(job, settings)  # before the maths load: a wrong path answers at once
         check_extra_outputs(job, save_mark, snapshots)
-        import torch
-
-        from pipeline.batch.cores import default_threads
         from pipeline.core.restore import Observers
-        from pipeline.io.paths import remove_partial_outputs
 
-        torch.set_num_threads(threads or default_threads())
-        remove_partial_outputs([output])  # what a killed earlier run left beside it
+        prepare(output, threads)
         with console.warnings_to_console(), console.StepProgress(image.name) as progress:
             observers = Observers(
                 progress=progress.update,
