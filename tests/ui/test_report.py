@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from reportkit import batch
 from typer.testing import CliRunner
 
@@ -122,3 +123,18 @@ def test_report_option_writes_elsewhere_with_working_links(ran, tmp_path):
     assert result.exit_code == 0 and "3 jobs, 1 doubtful" in result.output
     page = parse(target)
     assert all((target.parent / url).is_file() for url in page.urls)
+
+
+def test_each_done_job_links_its_full_output_and_shows_its_mark_area_enlarged(ran):
+    path, _ = ran
+    report = write_report(load_manifest(path)).path
+    page = parse(report)
+    outputs = {(report.parent / url).resolve() for url in page.urls if "thumbs" not in url}
+    out = path.parent / "out"
+    assert {(out / "good.png").resolve(), (out / "ghost.png").resolve()} <= outputs, page.urls
+    crops = [image for image in page.images if image.get("class") == "crop"]
+    assert len(crops) == 4  # before and after, for the two done jobs
+    for crop in crops:
+        with Image.open(report.parent / crop["src"]) as shown:
+            width, height = shown.size
+        assert width >= 2 * 36 and height >= 2 * 24  # the mark's 36x24 box, enlarged
