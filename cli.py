@@ -251,7 +251,7 @@ def run(
             console.error(str(stop))
             raise typer.Exit(EXIT_FAILED) from None
     board.print_summary(summary, as_json)
-    note_lossy([Path(job.output) for job in summary.jobs if job.state == "done"])  # run now
+    note_lossy([Path(done.output) for done in summary.jobs if done.state == "done"])  # run now
     write_report(batch, None, after_run=True)
     raise typer.Exit(0 if summary.ok else EXIT_FAILED)
 

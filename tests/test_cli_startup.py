@@ -57,3 +57,10 @@ def test_commands_that_fit_nothing_never_import_torch(done_batch, tmp_path, comm
     assert not loaded, stderr
     if command == "remove-missing":
         assert "nothing.png: no such file" in stderr
+
+
+def test_the_light_copy_of_min_images_matches_the_maths():
+    from pipeline.batch import auto_template
+    from pipeline.core import estimate
+
+    assert auto_template.MIN_IMAGES == estimate.MIN_IMAGES
