@@ -79,6 +79,17 @@ def note_lossy(outputs: list[Path]) -> None:
         )
 
 
+def prepare(output: Path, threads: int | None) -> None:
+    """Once a job's paths are checked: torch's threads, and no leftover of a killed run."""
+    import torch
+
+    from pipeline.batch.cores import default_threads
+    from pipeline.io.paths import remove_partial_outputs
+
+    torch.set_num_threads(threads or default_threads())
+    remove_partial_outputs([output])  # what a killed earlier remove left beside it
+
+
 @app.command()
 def remove(
     image: Annotated[Path, typer.Argument(help="The watermarked photo.")],
@@ -109,11 +120,13 @@ def remove(
         Path | None, typer.Option(help="Write intermediate results into this folder.")
     ] = None,
     snapshot_every: Annotated[int, typer.Option(min=1, help="Steps between snapshots.")] = 50,
+    threads: Annotated[int | None, typer.Option(
+        min=1, help="Torch CPU threads (default: the cores this process may use and other "
+                    "processes leave idle).")] = None,
 ) -> None:
     """Remove what MASK (or TEMPLATE) marks from IMAGE."""
-    from pipeline.core.restore import Observers
     from pipeline.io.snapshots import SnapshotFolder
-    from pipeline.job import Job, run_job, save_estimated_mark
+    from pipeline.job import Job, check_extra_outputs, check_job, run_job, save_estimated_mark
     from pipeline.settings import RunOptions
     from pipeline.settings import preset as named_preset
 
@@ -126,6 +139,11 @@ def remove(
         runtime = RunOptions(device=device, snapshot_every=snapshot_every if snapshots else 0)
         output = output or image.with_name(f"{image.stem}.clean{image.suffix}")
         job = Job(image=image, output=output, mask=mask, template=template, invert_mask=invert_mask)
+        check_job(job, settings)  # before the maths load: a wrong path answers at once
+        check_extra_outputs(job, save_mark, snapshots)
+        from pipeline.core.restore import Observers
+
+        prepare(output, threads)
         with console.warnings_to_console(), console.StepProgress(image.name) as progress:
             observers = Observers(
                 progress=progress.update,
@@ -168,6 +186,7 @@ def estimate(
 
 
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process it ended
 ManifestArg = Annotated[Path, typer.Argument(help="The batch manifest (YAML).")]
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")
@@ -197,7 +216,8 @@ def run(
         int | None, typer.Option(min=0, help="Steps between checkpoints (0: never).")
     ] = None,
     threads: Annotated[
-        int | None, typer.Option(min=1, help="Torch threads per worker (default: cores/workers).")
+        int | None,
+        typer.Option(min=1, help="Torch threads per worker (default: idle cores / workers)."),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -225,25 +245,25 @@ def run(
         except Interrupted as stop:
             board.print_summary(stop.summary, as_json)
             board.print_interrupted(stop.summary, str(manifest))
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            raise typer.Exit(EXIT_TERMINATED if stop.terminated else EXIT_INTERRUPTED) from None
         except Aborted as stop:
             board.print_summary(stop.summary, as_json)
             console.error(str(stop))
             raise typer.Exit(EXIT_FAILED) from None
     board.print_summary(summary, as_json)
-    note_lossy([item.job.output for item in batch.jobs])
-    write_report(batch, None)
+    note_lossy([Path(done.output) for done in summary.jobs if done.state == "done"])  # run now
+    write_report(batch, None, after_run=True)
     raise typer.Exit(0 if summary.ok else EXIT_FAILED)
 
 
-def write_report(batch: object, output: Path | None) -> None:
+def write_report(batch: object, output: Path | None, after_run: bool = False) -> None:
     """The batch's HTML report; after `run`, a report that cannot be written is only a warning."""
     from pipeline.ui.report import write_report as write
 
     try:
         written = write(batch, output)
     except (OSError, InputError) as problem:
-        if output is not None:
+        if not after_run:
             raise
         console.warning(f"no report written: {problem}")
         return
@@ -271,8 +291,8 @@ def report(
 @app.command()
 def status(manifest: ManifestArg, as_json: JsonOption = False) -> None:
     """Show each job of MANIFEST: done, failed (and why), pending or running."""
-    from pipeline.batch.coordinator import batch_status
     from pipeline.batch.manifest import load_manifest
+    from pipeline.batch.status import batch_status
     from pipeline.ui import board
 
     with one_line_errors():

@@ -168,9 +168,36 @@ def batch_row(members: int = 8, side: int = 64) -> list[str]:
             f"{one_by_one / batched:.2f}x faster", "> 1x"]
 
 
+def threads_row(steps: int = 60) -> list[str]:
+    """`remove`'s default thread count (the cores this process may use) against one thread, on
+    the same mask job in the same run (A/B: one then the other, best of two each)."""
+    from pipeline.batch.cores import default_threads
+    from pipeline.core.restore import restore
+
+    pixels = _photo((128, 160))
+    picture = Picture(pixels=quantize(pixels, np.uint8), mode="RGB", source="threads")
+    hole = np.zeros((128, 160), bool)
+    hole[40:72, 50:110] = True
+    settings = DEFAULT.with_overrides(steps=steps)
+    before, outputs, times = torch.get_num_threads(), {}, {}
+    try:
+        default = default_threads()
+        for threads in sorted({1, default}):
+            torch.set_num_threads(threads)
+            times[threads] = _best_of(lambda: restore(picture, hole, settings), repeats=2)
+            outputs[threads] = restore(picture, hole, settings).pixels
+    finally:
+        torch.set_num_threads(before)
+    same = all(np.array_equal(outputs[1], output) for output in outputs.values())
+    return [f"remove's default threads ({default}) vs 1 thread, 128x160 mask job, {steps} steps",
+            f"{times[default]:.2f} s vs {times[1]:.2f} s ({'bit-identical' if same else 'differ'})",
+            f"{times[1] / times[default]:.2f}x", ">= 1x"]
+
+
 def fit_section() -> str:
-    """How close a DIP step comes to the CPU's peak, and what fitting regions together buys."""
-    rows = [step_row(), step_row(64, 64), batched_step_row(), batch_row()]
+    """How close a DIP step comes to the CPU's peak, what fitting regions together buys, and
+    what remove's default thread count buys over one thread."""
+    rows = [step_row(), step_row(64, 64), batched_step_row(), batch_row(), threads_row()]
     header = ["what", "measured", "ratio / rate", "target"]
     return (f"### The CPU's rate and batched fits (torch threads: {torch.get_num_threads()})\n\n"
             + table(header, rows))

@@ -12,3 +12,7 @@ class NoMarkFound(InputError):
 class StorageError(InputError):
     """A file that cannot be written or read back: permissions, a full disk, a folder in the
     way. Its message names the path and says what to do."""
+
+
+class UnmarkWarning(UserWarning):
+    """Something the user should know about, but that does not stop the job."""

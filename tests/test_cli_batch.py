@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -251,3 +252,47 @@ def test_template_manifest_entries_reach_the_job(tmp_path: Path) -> None:
         jobs: [{image: a.png, template: mark.png}]
     """)
     assert unmark("validate", path).exit_code == 0
+
+
+def test_sigterm_stops_like_ctrl_c_and_the_rerun_does_every_job_once(tmp_path: Path) -> None:
+    path = standard(tmp_path, count=3, steps=300)
+    output = tmp_path / "out"
+    checkpoints = ledger.state_dir(output) / "checkpoints"
+    log = tmp_path / "run.log"
+    run = start("run", path, "--workers", "2", "--checkpoint-every", "10", *FAST, log=log)
+    wait_for(lambda: len(list(checkpoints.glob("*/region0.pt"))) >= 2, run, "two jobs running")
+    run.send_signal(signal.SIGTERM)
+    assert run.wait(timeout=60) == 143
+    text = log.read_text()
+    assert f"unmark run {path}" in text and "again to resume" in text, text
+    for noise in ("Traceback", "semlock", "leaked", "resource_tracker"):
+        assert noise not in text, text
+    assert "running" not in {r.state for r in records(output).values()}
+
+    again = unmark("run", path, "--checkpoint-every", "10", *FAST)
+    assert again.exit_code == 0, again.output
+    with ledger.Ledger(ledger.state_dir(output) / "ledger.sqlite", readonly=True) as book:
+        done = [event.key for event in book.events() if event.state == "done"]
+    assert sorted(done) == sorted(records(output)) and len(done) == 3  # each job done once
+
+
+def test_a_killed_worker_is_one_line(tmp_path: Path) -> None:
+    path = standard(tmp_path, count=2, steps=5000)
+    output = tmp_path / "out"
+    log = tmp_path / "run.log"
+    run = start("run", path, "--workers", "2", "--checkpoint-every", "10", *FAST, log=log)
+    checkpoints = ledger.state_dir(output) / "checkpoints"
+    wait_for(lambda: len(list(checkpoints.glob("*/region0.pt"))) == 2, run, "both workers busy")
+    workers = [pid for pid in _children(run.pid)
+               if b"resource_tracker" not in (Path("/proc") / str(pid) / "cmdline").read_bytes()]
+    os.kill(workers[0], signal.SIGKILL)
+    try:
+        assert run.wait(timeout=90) == 1
+    finally:
+        for pid in _children(run.pid):  # ours; never left burning CPU
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    text = log.read_text()
+    errors = [line for line in text.splitlines() if line.startswith("error:")]
+    assert errors == [next(line for line in errors if "a worker process was killed" in line)]
+    assert "Traceback" not in text and "TerminatedWorkerError" not in text, text

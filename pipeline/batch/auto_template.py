@@ -14,11 +14,8 @@ from PIL import Image
 
 from pipeline.batch import ledger
 from pipeline.batch.manifest import AUTO_TEMPLATE, BatchJob, Manifest
-from pipeline.core.estimate import MIN_IMAGES
-from pipeline.core.estimate_sizes import estimate_pictures
 from pipeline.errors import InputError
 from pipeline.io.imaging import load_picture
-from pipeline.io.marks import save_mark
 
 
 def auto_template_path(state: Path, entry: int, images: Sequence[Path]) -> Path:
@@ -37,6 +34,9 @@ def auto_template_path(state: Path, entry: int, images: Sequence[Path]) -> Path:
 
 
 def _estimate_template(images: Sequence[Path], target: Path, where: str) -> None:
+    from pipeline.core.estimate_sizes import estimate_pictures
+    from pipeline.io.marks import save_mark
+
     pictures = []
     for image in images:
         try:
@@ -46,6 +46,7 @@ def _estimate_template(images: Sequence[Path], target: Path, where: str) -> None
     save_mark(estimate_pictures(pictures, where).mark, target)  # its errors name `where`
 
 
+MIN_IMAGES = 3  # photos an estimate needs (core/estimate.py's own; kept here, light to load)
 TURNED = {5, 6, 7, 8}  # EXIF orientations that swap width and height (load_picture turns them)
 
 
@@ -120,7 +121,9 @@ def resolve(
                     stale.unlink(missing_ok=True)
         marks.update(_read_index(index))
     resolved = tuple(
-        dataclasses.replace(item, job=dataclasses.replace(item.job, template=marks[item.job.image]))
+        dataclasses.replace(item, job=dataclasses.replace(
+            item.job, template=marks[item.job.image],
+            template_name=f"learnt for jobs[{item.entry}] (template: auto)"))
         if item.job.template == AUTO_TEMPLATE and item.job.image in marks else item
         for item in jobs
     )

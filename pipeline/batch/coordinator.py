@@ -12,8 +12,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -21,15 +24,14 @@ from joblib import Parallel, delayed, parallel_config
 
 from pipeline import devices
 from pipeline.batch import auto_template, ledger
-from pipeline.batch.hashing import Hasher
-from pipeline.batch.locks import hold_lock
+from pipeline.batch.cores import default_threads
+from pipeline.batch.locks import check_state_dir, hold_lock
 from pipeline.batch.manifest import BatchJob, Manifest
-from pipeline.batch.plan import Planned, Shard, judge, triage
+from pipeline.batch.plan import Planned, Shard, triage
 from pipeline.batch.progress import ProgressInbox
 from pipeline.batch.report import (
     Display,
     JobReport,
-    JobStatus,
     Quiet,
     Summary,
     doubts_of,
@@ -39,18 +41,39 @@ from pipeline.batch.states import JobState
 from pipeline.batch.worker import Outcome, Task, run_task, watch_coordinator
 from pipeline.errors import InputError
 from pipeline.io.checkpoints import CheckpointFolder, prune
-from pipeline.io.paths import check_folder_writable
+from pipeline.io.paths import check_folder_writable, remove_partial_outputs
 
 DEFAULT_CHECKPOINT_EVERY = 50
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
 
 class Interrupted(Exception):
-    """Ctrl-C: the run stopped cleanly; what was running resumes next time."""
+    """Ctrl-C (or SIGTERM): the run stopped cleanly; what was running resumes next time."""
 
-    def __init__(self, summary: Summary) -> None:
+    def __init__(self, summary: Summary, terminated: bool = False) -> None:
         super().__init__("interrupted")
         self.summary = summary
+        self.terminated = terminated  # by SIGTERM (a scheduler's, `kill`), not Ctrl-C
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the run is, so that it stops as Ctrl-C stops it."""
+
+
+@contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class Aborted(Exception):
@@ -75,13 +98,6 @@ class BatchOptions:
     threads: int | None = None  # torch threads per worker; None: cores // workers
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 def worker_devices(options: BatchOptions) -> tuple[str, ...]:
     """One entry per local worker process: the device it runs its jobs on."""
     if options.workers < 1:
@@ -100,22 +116,6 @@ def worker_devices(options: BatchOptions) -> tuple[str, ...]:
     except InputError as problem:
         raise InputError(f"--devices: {problem}") from None
     return tuple(names) * options.workers
-
-
-def _remove_partial_outputs(outputs: Iterable[Path]) -> None:
-    """A kill -9 inside imaging.save_picture can leave its temp file (`.STEM.XXXX.partialEXT`),
-    never a half-written output. One listing per output folder, however many jobs."""
-    wanted: dict[Path, set[tuple[str, str]]] = {}
-    for output in outputs:
-        wanted.setdefault(output.parent, set()).add((output.stem, output.suffix))
-    for folder, names in wanted.items():
-        if not folder.is_dir():
-            continue
-        for entry in os.scandir(folder):
-            if entry.name.startswith(".") and ".partial" in entry.name:
-                head, _, suffix = entry.name[1:].rpartition(".partial")
-                if (head.rpartition(".")[0], suffix) in names:
-                    os.unlink(entry.path)
 
 
 def _outcomes(
@@ -176,12 +176,12 @@ def run_batch(manifest: Manifest, options: BatchOptions, display: Display = Quie
     shard = options.shard.name if options.shard else None
     local = options.backend == "loky"
     slots = worker_devices(options) if local else ("auto",)
-    threads = options.threads or (max(1, _cores() // len(slots)) if local else None)
-    state = ledger.state_dir(manifest.output)
+    threads = options.threads or (default_threads(len(slots)) if local else None)
     summary = Summary(str(manifest.path), str(manifest.output), workers=len(slots))
     check_folder_writable(manifest.output)  # before any fit: outputs, ledger and lock go here
+    state = check_state_dir(manifest.output)
 
-    with hold_lock(manifest.output, shard), \
+    with _sigterm_as_ctrl_c(), hold_lock(manifest.output, shard), \
             ledger.Ledger(state / ledger.ledger_name(shard)) as book:
         try:
             jobs, todo = _plan(manifest, jobs, book, options, slots[0], summary)
@@ -201,19 +201,29 @@ def run_batch(manifest: Manifest, options: BatchOptions, display: Display = Quie
                     finished = _record(book, planned[outcome.key], outcome)
                     summary.jobs.append(finished)
                     display.finished(finished)
-        except KeyboardInterrupt:
-            _stop(book, summary, jobs, "interrupted (Ctrl-C)")
-            raise Interrupted(summary) from None
+        except KeyboardInterrupt as stop:
+            terminated = isinstance(stop, Terminated)
+            _stop(book, summary, jobs, f"interrupted ({'SIGTERM' if terminated else 'Ctrl-C'})")
+            raise Interrupted(summary, terminated) from None
         except InputError:
             _stop(book, summary, jobs, "interrupted")
             raise
         except Exception as problem:
             _stop(book, summary, jobs, f"interrupted ({type(problem).__name__})")
-            raise Aborted(f"the workers stopped ({type(problem).__name__}: {problem}); "
-                          "run again to resume", summary) from problem
+            raise Aborted(f"the workers stopped ({_why_stopped(problem)}); run again to resume",
+                          summary) from problem
         finally:
             summary.seconds = time.monotonic() - started
     return summary
+
+
+def _why_stopped(problem: Exception) -> str:
+    """The workers' fault in a few words (loky's own message runs to five lines)."""
+    if type(problem).__name__ == "TerminatedWorkerError":
+        return ("a worker process was killed: by a signal, or by the system for want of "
+                "memory; try fewer --workers if it happens again")
+    first = (str(problem).strip().splitlines() or [""])[0]
+    return f"{type(problem).__name__}: {first}"
 
 
 def _plan(
@@ -228,7 +238,7 @@ def _plan(
     prunable += [plan.item.key for plan in todo]
     state = ledger.state_dir(manifest.output)
     prune(state / "checkpoints", prunable, [plan.checkpoints for plan in todo])
-    _remove_partial_outputs(item.job.output for item in jobs)
+    remove_partial_outputs(item.job.output for item in jobs)
     return jobs, todo
 
 
@@ -267,22 +277,17 @@ def _record(book: ledger.Ledger, plan: Planned, outcome: Outcome) -> JobReport:
         "resumed_from": outcome.resumed_from,
         "first_step": outcome.first_step,
     }
-    now = time.time()
-    review = {**outcome.review, "seconds": detail["seconds"], "device": outcome.device,
-              "started": round(now - outcome.seconds, 3), "finished": round(now, 3)}
-    if outcome.error is None:
-        book.finish(plan.item.key, JobState.DONE, None, outcome.warnings, outcome.info, detail,
-                    review)
+    state = JobState.DONE if outcome.error is None else JobState.FAILED
+    if outcome.trace:
+        detail["trace"] = outcome.trace
+    book.finish(plan.item.key, state, outcome.error, outcome.facts, detail, outcome.warnings,
+                outcome.seconds)
+    if state == JobState.DONE:
         CheckpointFolder(plan.checkpoints).clear()
-    else:
-        if outcome.trace:
-            detail["trace"] = outcome.trace
-        book.finish(plan.item.key, JobState.FAILED, outcome.error, outcome.warnings, outcome.info,
-                    detail, review)
     return report(
-        plan.item, JobState.DONE if outcome.error is None else JobState.FAILED, outcome.error,
+        plan.item, state, outcome.error,
         warnings=outcome.warnings, seconds=outcome.seconds, resumed_from=outcome.resumed_from,
-        device=outcome.device, doubts=doubts_of(outcome.error, outcome.info, review),
+        device=outcome.device, doubts=doubts_of(outcome.error, outcome.facts),
     )
 
 
@@ -293,30 +298,3 @@ def _stop(book: ledger.Ledger, summary: Summary, jobs: tuple[BatchJob, ...], why
     for item in jobs:
         if item.key not in reported:
             summary.jobs.append(report(item, JobState.PENDING, why))
-
-
-def batch_status(manifest: Manifest) -> list[JobStatus]:
-    """Where every job of the manifest stands; read-only, safe while a run holds the folder."""
-    records = ledger.read_all(manifest.output)
-    folder = ledger.state_dir(manifest.output)
-    readers = [ledger.Ledger(path, readonly=True) for path in sorted(folder.glob("ledger*.sqlite"))]
-    try:
-        hasher = Hasher(readers)
-        statuses = []
-        jobs, _ = auto_template.resolve(manifest, manifest.jobs, estimate=False)
-        for item in jobs:
-            record, running = records.get(item.key, (None, False))
-            verdict = judge(item, record, hasher, running)
-            current = record is not None and verdict.state in (JobState.DONE, JobState.FAILED)
-            statuses.append(JobStatus(
-                item, verdict.state, verdict.reason,
-                record.attempts if record else 0, record.warnings if record else (),
-                record.info if record and verdict.state == JobState.DONE else {},
-                record.review if current else {},
-                doubts_of(verdict.reason if verdict.state == JobState.FAILED else None,
-                          record.info, record.review) if current else (),
-            ))
-        return statuses
-    finally:
-        for reader in readers:
-            reader.close()

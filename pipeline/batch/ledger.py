@@ -19,106 +19,27 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 
+from pipeline.batch.facts import JobFacts
+from pipeline.batch.ledger_rows import (
+    REQUIRED_COLUMNS,
+    SCHEMA,
+    Event,
+    Record,
+    columns,
+    damaged,
+    empty_file,
+    migrate,
+    unwritable,
+)
 from pipeline.batch.locks import held, ledger_name, lock_name, state_dir
 from pipeline.batch.manifest import BatchJob
 from pipeline.batch.states import JobState
 from pipeline.errors import InputError
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    key TEXT PRIMARY KEY,
-    image TEXT NOT NULL,
-    output TEXT NOT NULL,
-    input_hash TEXT NOT NULL,
-    settings_hash TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done', 'failed')),
-    reason TEXT,
-    warnings TEXT NOT NULL DEFAULT '[]',
-    info TEXT NOT NULL DEFAULT '{}',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    started REAL,
-    finished REAL,
-    updated REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY,
-    key TEXT NOT NULL,
-    state TEXT NOT NULL,
-    at REAL NOT NULL,
-    detail TEXT NOT NULL DEFAULT '{}'
-);
-CREATE TABLE IF NOT EXISTS hashes (
-    path TEXT PRIMARY KEY,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    sha256 TEXT NOT NULL
-);
-"""
-# Columns added since the first ledgers: (name, declaration). Added on open, so an older ledger
-# stays readable (its rows read the default) and gains them when a run next writes it.
-ADDED_COLUMNS = (("review", "TEXT NOT NULL DEFAULT '{}'"),)
-
-
-def _empty_file(path: Path) -> bool:
-    """A zero-byte ledger (and no journal that could fill it) has lost what it knew."""
-    try:
-        return path.stat().st_size == 0 and not path.with_name(path.name + "-wal").exists()
-    except OSError:
-        return False
-
-
-def damaged(path: Path, why: str) -> InputError:
-    return InputError(
-        f"{path}: the ledger is damaged ({why}); nothing was run. Move it aside "
-        f"(mv {path} {path}.damaged) to start the batch over: outputs already written are "
-        "then redone"
-    )
-
-
-@dataclass(frozen=True)
-class Record:
-    key: str
-    image: str
-    output: str
-    input_hash: str
-    settings_hash: str
-    state: JobState
-    reason: str | None
-    warnings: tuple[str, ...]
-    info: dict
-    attempts: int
-    started: float | None
-    finished: float | None
-    updated: float
-    review: dict = field(default_factory=dict)  # what the job's look found (batch/look.py)
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Record:
-        values = dict(row)
-        values["warnings"] = tuple(json.loads(values["warnings"]))
-        values["info"] = json.loads(values["info"])
-        values["review"] = json.loads(values.get("review") or "{}")
-        values["state"] = JobState(values["state"])
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class Event:
-    key: str
-    state: JobState
-    at: float
-    detail: dict
-
-
-def _migrate(db: sqlite3.Connection) -> None:
-    present = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
-    for name, declaration in ADDED_COLUMNS:
-        if name not in present:
-            db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {declaration}")
-
+__all__ = ["Event", "Ledger", "Record", "damaged", "ledger_name", "read_all", "state_dir"]
 
 BUSY_SECONDS = 30  # how long to wait for another process's write (a loaded machine is slow)
 
@@ -131,7 +52,7 @@ class Ledger:
         self.path = path
         self.readonly = readonly
         self._lock = threading.RLock()
-        if _empty_file(path):
+        if empty_file(path):
             raise damaged(path, "it is empty (0 bytes)")
         try:
             self._db = self._connect()
@@ -140,12 +61,18 @@ class Ledger:
             if "locked" in str(problem) or "busy" in str(problem):
                 raise InputError(f"{path}: the ledger stayed locked by another process for "
                                  f"{BUSY_SECONDS} s; try again") from None
+            if not readonly and ("readonly" in str(problem) or "unable to open" in str(problem)):
+                raise unwritable(path, problem) from None
             raise damaged(path, str(problem)) from None
         except sqlite3.DatabaseError as problem:
             raise damaged(path, str(problem)) from None
         if problems != ["ok"]:
             self._db.close()
             raise damaged(path, "; ".join(problems))
+        present = columns(self._db)
+        if present and not REQUIRED_COLUMNS <= present:
+            self._db.close()
+            raise damaged(path, "written by another program or version")
 
     def _connect_readonly(self, how: str) -> sqlite3.Connection:
         uri = f"{self.path.resolve().as_uri()}?{how}"
@@ -166,13 +93,17 @@ class Ledger:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                  timeout=BUSY_SECONDS)
+            present = columns(db)  # before anything is written to another program's file
+            if present and not REQUIRED_COLUMNS <= present:
+                db.close()
+                raise sqlite3.DatabaseError("written by another program or version")
             # WAL lets `status` read while the run writes; a sharded ledger may sit on a network
             # file system, where WAL's shared memory does not work.
             journal = "DELETE" if self.path.name != ledger_name(None) else "WAL"
             db.execute(f"PRAGMA journal_mode={journal}")
             db.execute("PRAGMA synchronous=FULL")
             db.executescript(SCHEMA)
-            _migrate(db)
+            migrate(db)
         db.row_factory = sqlite3.Row
         db.execute(f"PRAGMA busy_timeout={BUSY_SECONDS * 1000}")
         return db
@@ -184,15 +115,32 @@ class Ledger:
         self.close()
 
     def close(self) -> None:
+        """Close, leaving no -wal or -shm file behind when no reader is left: a reader that
+        closes last cannot remove them, so the writer goes back to a plain journal."""
         with self._lock:
+            if not self.readonly:
+                try:
+                    self._db.execute("PRAGMA journal_mode=DELETE")
+                except sqlite3.Error:
+                    pass  # a reader (`status`) is still open: the next writer tidies up
             self._db.close()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as problem:
+                if "readonly" in str(problem):
+                    raise unwritable(self.path, problem) from None
+                raise
             try:
                 yield self._db
+            except sqlite3.OperationalError as problem:
+                self._db.execute("ROLLBACK")
+                if "readonly" in str(problem):
+                    raise unwritable(self.path, problem) from None
+                raise
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -209,7 +157,7 @@ class Ledger:
             with self._lock:
                 rows = self._db.execute("SELECT * FROM jobs").fetchall()
             return {row["key"]: Record.from_row(row) for row in rows}
-        except (sqlite3.DatabaseError, ValueError, TypeError) as problem:
+        except (sqlite3.DatabaseError, KeyError, ValueError, TypeError) as problem:
             raise damaged(self.path, str(problem)) from None
 
     def events(self, key: str | None = None) -> list[Event]:
@@ -235,7 +183,11 @@ class Ledger:
                      image = excluded.image, output = excluded.output,
                      input_hash = excluded.input_hash, settings_hash = excluded.settings_hash,
                      state = excluded.state, reason = excluded.reason, warnings = '[]',
-                     info = '{}', review = '{}', attempts = jobs.attempts + excluded.attempts,
+                     facts = '{}', attempts = jobs.attempts + excluded.attempts,
+                     spent = CASE WHEN jobs.state != 'done'
+                                   AND jobs.input_hash = excluded.input_hash
+                                   AND jobs.settings_hash = excluded.settings_hash
+                             THEN jobs.spent ELSE 0 END,
                      started = excluded.started, finished = NULL, updated = excluded.updated""",
                 (item.key, str(item.job.image), str(item.job.output), input_hash, settings_hash,
                  state, reason, attempt, started, now),
@@ -252,16 +204,23 @@ class Ledger:
 
     def finish(
         self, key: str, state: JobState, reason: str | None = None,
-        warnings: Iterable[str] = (), info: dict | None = None, detail: dict | None = None,
-        review: dict | None = None,
+        facts: JobFacts | None = None, detail: dict | None = None, warnings: Iterable[str] = (),
+        seconds: float = 0.0,
     ) -> None:
+        """The job ended after `seconds` (the facts' own, when it has facts); its facts are kept
+        with their seconds summed over every attempt."""
         now = time.time()
         with self._write() as db:
+            row = db.execute("SELECT spent FROM jobs WHERE key = ?", (key,)).fetchone()
+            spent = (float(row[0]) if row else 0.0) + (facts.seconds if facts else seconds)
+            if facts is not None:
+                facts = replace(facts, seconds=spent)
+                warnings = facts.warnings
             db.execute(
-                """UPDATE jobs SET state = ?, reason = ?, warnings = ?, info = ?, review = ?,
+                """UPDATE jobs SET state = ?, reason = ?, warnings = ?, facts = ?, spent = ?,
                    finished = ?, updated = ? WHERE key = ?""",
-                (state, reason, json.dumps(list(warnings)), json.dumps(info or {}),
-                 json.dumps(review or {}), now, now, key),
+                (state, reason, json.dumps(list(warnings)), facts.to_json() if facts else "{}",
+                 spent, now, now, key),
             )
             self._event(db, key, state, {"reason": reason, **(detail or {})})
 
@@ -270,9 +229,11 @@ class Ledger:
         with self._write() as db:
             running = db.execute("SELECT key FROM jobs WHERE state = ?", (JobState.RUNNING,))
             keys = [r[0] for r in running]
-            db.execute(
-                "UPDATE jobs SET state = ?, reason = ?, updated = ? WHERE state = ?",
-                (JobState.PENDING, reason, time.time(), JobState.RUNNING),
+            now = time.time()
+            db.execute(  # the time the stopped attempts spent counts toward their jobs' seconds
+                """UPDATE jobs SET state = ?, reason = ?, updated = ?,
+                   spent = spent + MAX(0, ? - COALESCE(started, ?)) WHERE state = ?""",
+                (JobState.PENDING, reason, now, now, now, JobState.RUNNING),
             )
             for key in keys:
                 self._event(db, key, JobState.PENDING, {"reason": reason})

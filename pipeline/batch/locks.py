@@ -25,6 +25,19 @@ def state_dir(output: Path) -> Path:
     return output / STATE_DIR
 
 
+def check_state_dir(output: Path) -> Path:
+    """The state folder, refused when it (or anything in it) is a symlink: the ledger, the
+    report and emptied scratch folders would land outside the output."""
+    state = state_dir(output)
+    inside = sorted(state.iterdir()) if state.is_dir() and not state.is_symlink() else []
+    for path in (state, *inside):
+        if path.is_symlink():
+            raise InputError(f"{path}: is a symlink (to {os.path.realpath(path)}); unmark keeps "
+                             "its ledger there and empties folders in it: refusing. Make it a "
+                             "plain folder (or remove it)")
+    return state
+
+
 def ledger_name(shard: str | None) -> str:
     return f"ledger.{shard}.sqlite" if shard else "ledger.sqlite"
 

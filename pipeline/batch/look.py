@@ -13,20 +13,24 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
 from pipeline.batch.review import FOOTPRINT_ALPHA, Residual, residual
-from pipeline.core.placement import Placement, place
 from pipeline.io.imaging import Picture, load_mask, load_picture, save_picture
-from pipeline.io.marks import load_mark
 from pipeline.job import Job
+
+if TYPE_CHECKING:
+    from pipeline.core.placement import Placement
 
 THUMB_SIDE = 200  # px: the longer side of a thumbnail
 CROP_MARGIN = 0.25  # of the footprint's box, on each side of the enlarged crop
 CROP_MIN = 12  # px: the smallest crop (tiny marks)
-VERSION = 1  # bump when thumbnails or checks change meaning
+CROP_SIDE = 200  # px: small crops are enlarged by a whole factor towards this side
+CROP_MAX = 480  # px: a larger mark area is shown at 1:1 around its centre, never shrunk
+VERSION = 2  # bump when thumbnails or checks change meaning
 
 
 @dataclass(frozen=True)
@@ -88,13 +92,27 @@ def _write(pixels: np.ndarray, folder: Path, name: str, side: int = THUMB_SIDE) 
     return name
 
 
-def footprint(job: Job, placement: dict | None, size: tuple[int, int]) -> np.ndarray | None:
+def _write_crop(pixels: np.ndarray, folder: Path, name: str) -> str:
+    """The mark area at 1:1 or enlarged by a whole factor (pixels kept sharp), never shrunk:
+    a faint ghost must stay visible."""
+    height, width = pixels.shape[:2]
+    top, left = max(0, (height - CROP_MAX) // 2), max(0, (width - CROP_MAX) // 2)
+    pixels = pixels[top:top + CROP_MAX, left:left + CROP_MAX]
+    factor = max(1, CROP_SIDE // max(pixels.shape[:2]))
+    enlarged = np.repeat(np.repeat(pixels, factor, axis=0), factor, axis=1)
+    save_picture(Picture(np.ascontiguousarray(enlarged), "RGB"), folder / name)
+    return name
+
+
+def footprint(job: Job, placement: Placement | None, size: tuple[int, int]) -> np.ndarray | None:
     """Where the mark was expected, as opacity (H, W) in [0, 1]; None if unknown."""
     if job.mask is not None:
         return load_mask(job.mask, size, invert=job.invert_mask).astype(np.float32)
-    if job.template is not None and placement and Path(job.template).is_file():
-        mark = load_mark(job.template)
-        return place(mark, Placement.from_dict(placement), size).alpha
+    if isinstance(job.template, Path) and placement and job.template.is_file():
+        from pipeline.core.placement import place
+        from pipeline.io.marks import load_mark
+
+        return place(load_mark(job.template), placement, size).alpha
     return None
 
 
@@ -108,7 +126,7 @@ def _crop_box(opacity: np.ndarray) -> tuple[slice, slice]:
             slice(max(left - grow_x, 0), min(right + grow_x, width)))
 
 
-def look_at(job: Job, placement: dict | None, folder: Path, done: bool = True) -> Look:
+def look_at(job: Job, placement: Placement | None, folder: Path, done: bool = True) -> Look:
     """Thumbnails and check of one job (`done`: its output is written), cached in `folder`."""
     key = stamp(job.image, job.output if done else None)
     cached = folder / f"{key}.json"
@@ -129,8 +147,8 @@ def look_at(job: Job, placement: dict | None, folder: Path, done: bool = True) -
             check = residual(picture.pixels, output.pixels, opacity, job.mask is None)
             if (opacity > FOOTPRINT_ALPHA).any():
                 box = _crop_box(opacity)
-                crops = {"crop_before": _write(before[box], folder, f"{key}-crop-before.jpg"),
-                         "crop_after": _write(after[box], folder, f"{key}-crop-after.jpg")}
+                crops = {"crop_before": _write_crop(before[box], folder, f"{key}-crop-before.png"),
+                         "crop_after": _write_crop(after[box], folder, f"{key}-crop-after.png")}
         look = Look(key, look.before, _write(after, folder, f"{key}-after.jpg"),
                     residual=check, **crops)
     _save_json(cached, look.as_dict())

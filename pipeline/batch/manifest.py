@@ -24,7 +24,6 @@ from pipeline.batch.schema import (
     parse,
     settings_for,
 )
-from pipeline.core.restore import check_hole
 from pipeline.errors import InputError
 from pipeline.io.imaging import IMAGE_SUFFIXES, UnmarkWarning, load_picture, warn
 from pipeline.io.paths import check_inside
@@ -243,8 +242,7 @@ class InputCheck:
 
 def _check_inputs(job: Job) -> None:
     if job.template is None:
-        picture, hole = load_job(job)
-        check_hole(hole, str(job.mask))
+        picture, hole = load_job(job)  # its cover checked, as a run checks it
         if not hole.any():
             warn(f"{job.mask}: the mask is empty; the image would be copied unchanged")
         return

@@ -15,7 +15,7 @@ from pipeline.batch.report import Summary, doubts_of, report
 from pipeline.batch.review import doubts
 from pipeline.batch.states import JobState
 from pipeline.errors import InputError
-from pipeline.io.checkpoints import folder_for
+from pipeline.io.checkpoint_folders import folder_for
 from pipeline.io.paths import intact
 
 
@@ -122,7 +122,7 @@ def triage(
                                        doubts=failed(verdict.reason)))
         elif verdict.state == JobState.DONE:
             summary.jobs.append(report(item, JobState.SKIPPED, "done before", earlier=True,
-                                       doubts=doubts_of(None, record.info, record.review)))
+                                       doubts=doubts_of(None, record.facts)))
         elif verdict.state == JobState.FAILED and not retry_failed:
             summary.jobs.append(report(item, JobState.FAILED, verdict.reason, earlier=True,
                                        doubts=failed(verdict.reason)))

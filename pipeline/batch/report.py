@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from pipeline.batch.look import Look
+from pipeline.batch.facts import JobFacts
 from pipeline.batch.manifest import BatchJob
 from pipeline.batch.review import doubts
 from pipeline.batch.states import JobState
@@ -41,7 +41,9 @@ class Summary:
 
     @property
     def doubtful(self) -> int:
-        return sum(bool(report.doubts) for report in self.jobs)
+        """Outputs a person should look at first (failures are counted apart)."""
+        return sum(bool(report.doubts) and report.state in (JobState.DONE, JobState.SKIPPED)
+                   for report in self.jobs)
 
     @property
     def ok(self) -> bool:
@@ -83,18 +85,15 @@ class JobStatus:
     reason: str | None
     attempts: int
     warnings: tuple[str, ...]
-    info: dict = field(default_factory=dict)  # what the job found (a template's placement)
-    review: dict = field(default_factory=dict)  # how it went and its look (worker.review_of)
+    facts: JobFacts | None = None  # what the job did, when its record is current
     doubts: tuple[str, ...] = ()  # why a person should look at it first
 
 
-def doubts_of(failed: str | None, info: dict, review: dict) -> tuple[str, ...]:
+def doubts_of(failed: str | None, facts: JobFacts | None) -> tuple[str, ...]:
     """A job's doubts from what the ledger keeps of it."""
-    placement = (info or {}).get("placement") or {}
-    confidence = placement.get("confidence")
-    look = Look.from_dict(review.get("look") or {}) if review else None
-    return doubts(failed, float(confidence) if confidence is not None else None,
-                  look.residual if look else None)
+    if facts is None:
+        return doubts(failed, None, None)
+    return doubts(failed, facts.confidence, facts.look.residual if facts.look else None)
 
 
 def report(

@@ -1,9 +1,11 @@
 """`unmark scaffold`: write a manifest for a folder of photos, pairing each photo with its mask
-by file stem (`a.jpg` <- `a.png`, `a_mask.png`, `a-mask.png` or `a.mask.png`)."""
+by file stem (`a.jpg` <- `a.png`, `a_mask.png`, `a-mask.png` or `a.mask.png`), else by the
+number stems end in (`watermarked3.jpg` <- `mask3.png`)."""
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,9 +63,33 @@ def pair(images_dir: Path, masks_dir: Path) -> tuple[dict[Path, Path], list[Path
             if found:  # a.png before a.jpg: masks are best lossless
                 pairs[image] = sorted(found, key=lambda m: (m.suffix.lower() != ".png", m.name))[0]
                 break
+    pairs.update(_pair_by_number([i for i in images if i not in pairs],
+                                 [m for m in masks if m not in set(pairs.values())]))
     used = set(pairs.values())
     unpaired = [image for image in images if image not in pairs]
     return pairs, unpaired, [mask for mask in masks if mask not in used]
+
+
+def _number(stem: str) -> int | None:
+    """The number a stem ends in after a prefix of letters (`watermarked3` -> 3)."""
+    found = re.fullmatch(r"[^\d]*?(\d+)", stem)
+    return int(found.group(1)) if found else None
+
+
+def _pair_by_number(images: list[Path], masks: list[Path]) -> dict[Path, Path]:
+    """`photos/watermarked3.jpg` <- `masks/mask3.png`: stems that differ only in their prefix
+    pair by their number, where each number names one image and one mask."""
+    def by_number(paths: list[Path]) -> dict[int, list[Path]]:
+        found: dict[int, list[Path]] = {}
+        for path in paths:
+            number = _number(path.stem)
+            if number is not None:
+                found.setdefault(number, []).append(path)
+        return found
+
+    image_numbers, mask_numbers = by_number(images), by_number(masks)
+    return {found[0]: mask_numbers[number][0] for number, found in image_numbers.items()
+            if len(found) == 1 and len(mask_numbers.get(number, [])) == 1}
 
 
 def _relative(path: Path, manifest_dir: Path) -> str:
@@ -105,7 +131,7 @@ def scaffold(
         if not pairs:
             raise InputError(
                 f"{images_dir}: no picture has a mask in {masks_dir} (looked for the same stem, "
-                f"or the stem with {', '.join(t for t in MASK_TAGS if t)})"
+                f"the stem with {', '.join(t for t in MASK_TAGS if t)}, or the same number)"
             )
         pattern = _one_pattern(pairs)
         if pattern is not None and not unpaired:
@@ -117,17 +143,19 @@ def scaffold(
         paired = tuple(pairs.items())
     else:
         images = _pictures(images_dir)
-        side = mask if mask is not None else Path(template)
+        auto = mask is None and template == str(AUTO_TEMPLATE)
+        side = mask if mask is not None else Path(str(template))
         if not images:
             raise InputError(f"{images_dir}: no pictures ({', '.join(sorted(IMAGE_SUFFIXES))})")
-        if not (template is not None and side == AUTO_TEMPLATE) and not side.is_file():
+        if not auto and not side.is_file():
             raise InputError(f"{side}: no such file")
-        images = [image for image in images if image.resolve() != side.resolve()]
+        if not auto:
+            images = [image for image in images if image.resolve() != side.resolve()]
         entry = {"images": _glob_for(images, folder)}
         if mask is not None:
             entry["mask"] = _relative(mask, here)
         else:
-            entry["template"] = "auto" if side == AUTO_TEMPLATE else _relative(side, here)
+            entry["template"] = str(AUTO_TEMPLATE) if auto else _relative(side, here)
         jobs = [entry]
         paired = tuple((image, None) for image in images)
 

@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, create_model
 
 from pipeline.errors import InputError
+from pipeline.job import Template
 from pipeline.settings import PRESETS, DipSettings, NetworkShape, RunOptions, preset
 from pipeline.validation import SettingError, check_settings
 
-# `template: auto` estimates the mark from the entry's own images (the template issue). Manifest
-# paths are always made absolute, so this relative path cannot be mistaken for a real file.
-AUTO_TEMPLATE = Path("auto")
+# `template: auto` estimates the mark from the entry's own images.
+AUTO_TEMPLATE = Template.AUTO
 MASK_PATTERN_FIELDS = ("stem", "name", "subdir")
 
 
@@ -29,9 +29,19 @@ class ManifestError(InputError):
 
 # The schema. Settings are DipSettings' own fields (all optional here), so a new field in
 # settings.py is settable from a manifest without touching this file.
+def _strict_ints(hint: object) -> object:
+    """`steps: true` is no step count: YAML's booleans are refused where a number goes."""
+    if hint is int:
+        return StrictInt
+    if hint == int | None:
+        return StrictInt | None
+    return hint
+
+
 def _optional_fields(cls: type, types: dict[str, object]) -> dict[str, tuple[object, None]]:
     hints = typing.get_type_hints(cls)
-    return {f.name: (types.get(f.name, hints[f.name]), None) for f in dataclasses.fields(cls)}
+    return {f.name: (types.get(f.name, _strict_ints(hints[f.name])), None)
+            for f in dataclasses.fields(cls)}
 
 
 _STRICT = ConfigDict(extra="forbid")

@@ -13,19 +13,20 @@ import threading
 import time
 import traceback
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
 import torch
 
+from pipeline.batch.facts import JobFacts
 from pipeline.batch.look import look_at
 from pipeline.batch.progress import Reporter
 from pipeline.core.restore import Observers
 from pipeline.errors import InputError
 from pipeline.io.checkpoints import CheckpointFolder
 from pipeline.io.imaging import UnmarkWarning
-from pipeline.job import Job, run_job
+from pipeline.job import Job, JobResult, run_job
 from pipeline.settings import DipSettings, RunOptions
 
 ORPHAN_CHECK_SECONDS = 0.5
@@ -53,14 +54,13 @@ class Outcome:
     key: str
     error: str | None  # None: the output is written
     warnings: tuple[str, ...] = ()
-    info: dict = field(default_factory=dict)  # JobResult.facts(): what the job found
+    facts: JobFacts | None = None  # what the job did; None when it failed
     seconds: float = 0.0
     resumed_from: int = 0  # optimiser steps restored from checkpoints (0: started fresh)
     first_step: int | None = None  # the first step this attempt reported
     device: str = ""
     worker: int = 0  # pid
     trace: str | None = None  # the traceback of an unexpected error (a bug, a device fault)
-    review: dict = field(default_factory=dict)  # facts for the report (see `review_of`)
 
 
 def watch_coordinator(coordinator: int) -> None:
@@ -119,14 +119,12 @@ def _run(task: Task) -> Outcome:
     runtime = replace(task.runtime, device=device)
     checkpoints = CheckpointFolder(task.checkpoints)
     reporter = Reporter(task.key, task.progress_port, device)
-    error, trace, info, review = None, None, {}, {}
+    error, trace, result = None, None, None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UnmarkWarning)
         try:
             observers = Observers(progress=reporter.progress, checkpoints=checkpoints.region)
-            result = run_job(task.job, task.settings, runtime, observers)
-            info = result.facts()
-            review = review_of(task, result)
+            result = _run_job(task, runtime, observers, checkpoints)
         except InputError as problem:
             error = str(problem)
         except MemoryError:
@@ -137,38 +135,57 @@ def _run(task: Task) -> Outcome:
             trace = traceback.format_exc()
         finally:
             reporter.close()
+    notes = tuple(str(w.message) for w in caught if issubclass(w.category, UnmarkWarning))
+    seconds = time.monotonic() - started
+    resumed = checkpoints.resumed_steps(task.settings.steps)
+    facts = None
+    if result is not None:
+        facts = facts_of(task, result, notes, seconds, device, resumed)
     return Outcome(
         key=task.key,
         error=error,
-        warnings=tuple(str(w.message) for w in caught if issubclass(w.category, UnmarkWarning)),
-        info=info,
-        seconds=time.monotonic() - started,
-        resumed_from=checkpoints.resumed_steps(task.settings.steps),
+        warnings=notes,
+        facts=facts,
+        seconds=seconds,
+        resumed_from=resumed,
         first_step=reporter.first_step,
         device=device,
         worker=os.getpid(),
         trace=trace,
-        review=review,
     )
 
 
-def review_of(task: Task, result: object) -> dict:
-    """What the report shows of a finished job: how it went (read by name, as JobResult grows)
-    and its look. A look that cannot be taken is noted, and never fails the job."""
-    placement = getattr(result, "placement", None)
-    route = str(getattr(result, "route", "") or "")
-    separation = getattr(result, "separation", None)  # mask jobs: inpainted or separated
-    review: dict = {
-        "route": f"{route} ({separation})" if separation else route,
-        "steps": getattr(result, "steps", None) or task.settings.steps,
-        "fitted": getattr(result, "fitted", None),
-        "opacity": getattr(result, "opacity", None),
-    }
-    if task.thumbs is None:
-        return review
+def _run_job(task: Task, runtime: RunOptions, observers: Observers,
+             checkpoints: CheckpointFolder) -> JobResult:
+    """run_job; once more from scratch when what it resumed from checkpoints does not fit the
+    job (an edited or foreign file, a network of another shape): such a checkpoint would fail
+    the job on every run, --retry-failed included."""
     try:
-        look = look_at(task.job, placement.as_dict() if placement else None, task.thumbs)
-        review["look"] = look.as_dict()
+        return run_job(task.job, task.settings, runtime, observers)
+    except (InputError, MemoryError):
+        raise
+    except Exception as problem:
+        if not checkpoints.resumed_any():
+            raise
+        warnings.warn(f"{task.checkpoints}: the job's checkpoints do not fit it "
+                      f"({type(problem).__name__}: {problem}); discarded, the job started over",
+                      UnmarkWarning, stacklevel=2)
+        checkpoints.discard()
+        return run_job(task.job, task.settings, runtime, observers)
+
+
+def facts_of(task: Task, result: JobResult, notes: tuple[str, ...], seconds: float,
+             device: str, resumed: int) -> JobFacts:
+    """The job's record, with its look: a look that cannot be taken is noted, and never fails
+    the job."""
+    route = f"{result.route} ({result.separation})" if result.separation else str(result.route)
+    finished = time.time()
+    facts = JobFacts(route, result.steps, seconds, device, result.placement, result.fitted,
+                     result.opacity, resumed, round(finished - seconds, 3), round(finished, 3),
+                     notes)
+    if task.thumbs is None:
+        return facts
+    try:
+        return facts.with_look(look_at(task.job, result.placement, task.thumbs))
     except Exception as problem:  # noqa: BLE001 - the output is written; only the look failed
-        review["look_error"] = f"{type(problem).__name__}: {problem}"
-    return review
+        return replace(facts, look_error=f"{type(problem).__name__}: {problem}")

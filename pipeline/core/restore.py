@@ -45,6 +45,7 @@ class Observers:
     progress: ProgressCallback | None = None
     snapshot: SnapshotWriter | None = None
     checkpoints: CheckpointFactory | None = None
+    fitted: Callable[[int], None] | None = None  # told each fit's optimiser steps as it ends
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,8 @@ def _run_together(jobs: list[RegionFit], observers: Observers) -> list[np.ndarra
                                       [jobs[rank].seed for rank in members], first.runtime,
                                       on_step)
         for rank, result in zip(members, results, strict=True):
+            if observers.fitted:
+                observers.fitted(result.steps)
             outputs[rank] = jobs[rank].finish(plans[rank], result.output, stores[rank])
     return outputs
 
@@ -294,6 +297,8 @@ class RegionFit:
             return self.finish(crop_fill, None, store)
         hooks = FitHooks(on_step=on_step, on_snapshot=on_snapshot, checkpointer=store)
         result = fit(crop_fill.inputs, self.settings, self.runtime, self.seed, hooks)
+        if observers.fitted:
+            observers.fitted(result.steps)
         return self.finish(crop_fill, result.output, store)
 
     def finish(self, crop_fill: CropFill, fitted: np.ndarray | None, store: RegionStore | None

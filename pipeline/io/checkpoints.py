@@ -8,12 +8,9 @@ does not belong to; the coordinator deletes the folder once the job is done.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import shutil
 import warnings
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -21,37 +18,16 @@ import torch
 
 from pipeline.core.fit import FitCheckpoint, FitState
 from pipeline.errors import StorageError
+from pipeline.io.checkpoint_folders import folder_for, prune
 from pipeline.io.imaging import UnmarkWarning
 from pipeline.io.paths import storage_error
+
+__all__ = ["CheckpointFolder", "RegionCheckpoint", "folder_for", "prune"]
 
 LOW_SPACE = 1 << 20  # bytes free below which a failed write is put down to a full disk
 
 NUMPY_KEYS = "numpy_keys"  # tensors that were handed over as numpy arrays
 RESULT = "result"  # a finished region's output
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
-
-
-def folder_for(root: Path, key: str, input_hash: str, settings_hash: str, device: str) -> Path:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(key).stem)[:40]
-    # Optimiser and RNG state do not move between CPU and GPU, so the device kind is part of it.
-    kind = device.split(":")[0]
-    return root / f"{slug}-{_digest(key)}-{_digest(input_hash + settings_hash + kind)}"
-
-
-def prune(root: Path, keys: Iterable[str], keep: Iterable[Path]) -> None:
-    """Drop the checkpoints of these jobs that nothing will resume: those of jobs already done
-    (a kill can land between `done` and the clean-up) and those from earlier inputs or settings.
-    One listing of the folder, however many jobs."""
-    if not root.is_dir():
-        return
-    owned, keep = {_digest(key) for key in keys}, set(keep)
-    for folder in root.iterdir():
-        parts = folder.name.rsplit("-", 2)  # slug-key-state; the digests hold no "-"
-        if len(parts) == 3 and parts[1] in owned and folder not in keep:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 class RegionCheckpoint:
@@ -70,6 +46,12 @@ class RegionCheckpoint:
         except Exception as problem:  # unreadable: starting over is the only way on
             warnings.warn(f"{self.path}: cannot read the checkpoint ({problem}); the region "
                           "starts over", UnmarkWarning, stacklevel=3)
+            return None
+        problem = _misfit(state)
+        if problem is not None:
+            warnings.warn(f"{self.path}: not a checkpoint of this job ({problem}); discarded, "
+                          "the region starts over", UnmarkWarning, stacklevel=3)
+            self.path.unlink(missing_ok=True)
             return None
         for key in state.pop(NUMPY_KEYS, []):
             state[key] = state[key].numpy()
@@ -139,6 +121,28 @@ class RegionCheckpoint:
             temp.unlink(missing_ok=True)
 
 
+FIT_KEYS = ("step", "net", "optimiser", "perturb", "average", "best", "best_error", "stale")
+
+
+def _misfit(state: object) -> str | None:
+    """What makes a loaded file no checkpoint of ours; None when it looks like one."""
+    if not isinstance(state, dict):
+        return f"it holds a {type(state).__name__}"
+    arrays = state.get(NUMPY_KEYS, [])
+    if not isinstance(arrays, list) or any(
+            not isinstance(state.get(key), torch.Tensor) for key in arrays):
+        return "its arrays are missing"
+    if RESULT in state:
+        result = state[RESULT]
+        return None if isinstance(result, torch.Tensor) and result.ndim == 3 else "a bad result"
+    missing = [key for key in FIT_KEYS if key not in state]
+    if missing:
+        return f"no {', '.join(missing)}"
+    if not isinstance(state["step"], int) or state["step"] < 0:
+        return "a bad step count"
+    return None
+
+
 def _why_unwritable(folder: Path) -> str:
     try:
         return "disk full" if shutil.disk_usage(folder).free < LOW_SPACE else "write failed"
@@ -170,6 +174,15 @@ class CheckpointFolder:
             checkpoint.result()
             steps.append(checkpoint.steps_done(0))
         return max(steps)
+
+    def resumed_any(self) -> bool:
+        """Did any region find something to resume from?"""
+        return any(checkpoint.loaded is not None for checkpoint in self.regions)
+
+    def discard(self) -> None:
+        """Forget every region's checkpoint: the job starts over."""
+        self.clear()
+        self.regions = []
 
     def clear(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from pipeline.errors import InputError, StorageError
+from pipeline.errors import InputError, StorageError, UnmarkWarning
 from pipeline.io.paths import check_output, new_file_mode, storage_error
 
 Image.MAX_IMAGE_PIXELS = 400_000_000  # big photos are the point; refuse only absurd ones
@@ -26,10 +26,6 @@ JPEG_QUALITY = 95
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
 ORIENTATION_TAG = 0x0112
 LOSSY_FORMATS = {"JPEG", "MPO", "WEBP"}
-
-
-class UnmarkWarning(UserWarning):
-    """Something the user should know about, but that does not stop the job."""
 
 
 def warn(message: str) -> None:
@@ -194,25 +190,25 @@ def load_mask(path: str | Path, size: tuple[int, int], invert: bool = False) -> 
         image = image.convert("RGBA")
         white = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(white, image)
+    # Compared in the file's own integers: a float copy of a 19000 px square mask is 2.9 GB.
     if image.mode.startswith("I") or image.mode == "F":
-        array = np.asarray(image).astype(np.float64)
-        grey = array / max(float(array.max()), 1.0)
+        array = np.asarray(image)
+        hole = array < max(float(array.max()), 1.0) / 2  # darker than half its brightest
     else:
-        grey = np.asarray(image.convert("L"), dtype=np.float64) / 255.0
+        hole = np.asarray(image.convert("L")) < 128  # below half of 255
     height, width = size
-    if grey.shape != (height, width):
-        mask_h, mask_w = grey.shape
+    if hole.shape != (height, width):
+        mask_h, mask_w = hole.shape
         if abs(mask_w / mask_h - width / height) > MASK_ASPECT_TOLERANCE * (width / height):
             raise InputError(
                 f"{path}: mask is {mask_w}x{mask_h} but the image is {width}x{height} "
                 "(different aspect ratio)"
             )
         warn(f"{path}: mask is {mask_w}x{mask_h}, resized to the image's {width}x{height}")
-        resized = Image.fromarray((grey * 255).astype(np.uint8)).resize(
+        resized = Image.fromarray(hole.astype(np.uint8)).resize(
             (width, height), Image.Resampling.NEAREST
         )
-        grey = np.asarray(resized, dtype=np.float64) / 255.0
-    hole = grey < 0.5
+        hole = np.asarray(resized) > 0
     return ~hole if invert else hole
 
 

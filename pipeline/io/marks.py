@@ -12,6 +12,7 @@ from pipeline.core.estimate import MIN_IMAGES
 from pipeline.core.estimate_sizes import Estimate, estimate_pictures
 from pipeline.errors import InputError
 from pipeline.io.imaging import IMAGE_SUFFIXES, Picture, load_picture, save_picture
+from pipeline.io.paths import check_not_an_input, check_output
 
 
 def load_mark(path: str | Path, channels: int = 3) -> Mark:
@@ -29,13 +30,13 @@ def load_mark(path: str | Path, channels: int = 3) -> Mark:
     return Mark(alpha=alpha, colour=colour)
 
 
-def load_folder(folder: Path) -> list[Picture]:
+def folder_photos(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder")
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if len(paths) < MIN_IMAGES:
         raise InputError(f"{folder}: needs at least {MIN_IMAGES} images, found {len(paths)}")
-    return [load_picture(p) for p in paths]
+    return paths
 
 
 def mark_as_rgba(mark: Mark) -> np.ndarray:
@@ -65,6 +66,9 @@ def estimate_folder(folder: Path, output: Path) -> Estimate:
     """`unmark estimate`: the mark shared by the photos in `folder`, written to `output`: full
     size when they share one size, else its box, placed in each photo by search."""
     _check_template_path(output)  # before the long part
-    estimate = estimate_pictures(load_folder(folder), str(folder))
+    photos = folder_photos(folder)
+    check_not_an_input(output, [("photo", photo) for photo in photos])
+    check_output(output)
+    estimate = estimate_pictures([load_picture(p) for p in photos], str(folder))
     save_mark(estimate.mark, output)
     return estimate

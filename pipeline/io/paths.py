@@ -121,3 +121,19 @@ def intact(path: Path) -> bool:
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         return False
     return True
+
+
+def remove_partial_outputs(outputs: Iterable[Path]) -> None:
+    """A kill -9 inside imaging.save_picture can leave its temp file (`.STEM.XXXX.partialEXT`),
+    never a half-written output. One listing per output folder, however many jobs."""
+    wanted: dict[Path, set[tuple[str, str]]] = {}
+    for output in outputs:
+        wanted.setdefault(output.parent, set()).add((output.stem, output.suffix))
+    for folder, names in wanted.items():
+        if not folder.is_dir():
+            continue
+        for entry in os.scandir(folder):
+            if entry.name.startswith(".") and ".partial" in entry.name:
+                head, _, suffix = entry.name[1:].rpartition(".partial")
+                if (head.rpartition(".")[0], suffix) in names:
+                    os.unlink(entry.path)

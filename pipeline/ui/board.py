@@ -23,7 +23,6 @@ from rich.table import Table
 from pipeline.batch.manifest import InputCheck, Manifest
 from pipeline.batch.report import JobReport, JobStatus, Summary
 from pipeline.batch.states import JobState
-from pipeline.core.placement import Placement
 from pipeline.ui.console import console, error, warning
 
 stdout = Console(highlight=False, soft_wrap=True)
@@ -32,9 +31,13 @@ STATE_STYLE = {JobState.DONE: "green", JobState.SKIPPED: "green", JobState.FAILE
 
 
 def _short(path: str) -> str:
-    """A path as the user would type it from here."""
+    """A path as the user would type it from here, on one line."""
     relative = os.path.relpath(path)
-    return path if relative.startswith("../..") else relative
+    return _flat(path if relative.startswith("../..") else relative)
+
+
+def _flat(text: str) -> str:
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _seconds(value: float) -> str:
@@ -81,7 +84,7 @@ class BatchDisplay:
             self.board.__exit__(*exc)
 
     def _say(self, text: str) -> None:
-        console.print(text, markup=False, highlight=False, soft_wrap=True)
+        console.print(_flat(text), markup=False, highlight=False, soft_wrap=True)
 
     def begin(self, todo: int, skipped: int, failed_before: int, workers: int) -> None:
         self.todo = todo
@@ -105,7 +108,7 @@ class BatchDisplay:
             if self.board is None:
                 self._say(f"start {key} ({name}, {device})")
                 return
-            note = f"{key}  {device}"
+            note = escape(f"{_flat(key)}  {device}")
             if worker not in self.rows:
                 self.rows[worker] = self.board.add_task(f"  {name}", total=None, note=note)
             else:
@@ -120,7 +123,7 @@ class BatchDisplay:
                     self._say(f"{key}: step {step}/{total}, loss {loss:.5f}")
                 return
             if worker in self.rows:
-                note = f"{key}  loss {loss:.5f}  {self.devices.get(worker, '')}"
+                note = escape(f"{_flat(key)}  loss {loss:.5f}  {self.devices.get(worker, '')}")
                 self.board.update(self.rows[worker], completed=step, total=total, note=note)
 
     def finished(self, report: JobReport) -> None:
@@ -174,10 +177,11 @@ def print_interrupted(summary: Summary, manifest: str) -> None:
                   "interrupted ones go on from their last checkpoint).", soft_wrap=True)
 
 
-def _found(info: dict) -> str:
-    """A template job's placement, as a short note."""
-    place = info.get("placement")
-    return Placement.from_dict(place).describe(brief=True) if place else ""
+def _found(status: JobStatus) -> str:
+    """A done template job's placement, as a short note."""
+    if status.state != JobState.DONE or status.facts is None or status.facts.placement is None:
+        return ""
+    return status.facts.placement.describe(brief=True)
 
 
 def print_status(manifest: Manifest, statuses: list[JobStatus], as_json: bool) -> None:
@@ -193,27 +197,30 @@ def print_status(manifest: Manifest, statuses: list[JobStatus], as_json: bool) -
             "jobs": [
                 {"key": s.item.key, "image": str(s.item.job.image), "output":
                  str(s.item.job.output), "state": s.state, "reason": s.reason,
-                 "attempts": s.attempts, "warnings": list(s.warnings), "info": s.info,
-                 "doubtful": bool(s.doubts), "doubts": list(s.doubts)}
+                 "attempts": s.attempts, "warnings": list(s.warnings),
+                 "facts": s.facts.as_dict() if s.facts else None,
+                 "doubtful": bool(s.doubts) and s.state != JobState.FAILED,
+                 "doubts": list(s.doubts)}
                 for s in statuses
             ],
-            "doubtful": sum(bool(s.doubts) for s in statuses),
+            "doubtful": sum(bool(s.doubts) and s.state != JobState.FAILED for s in statuses),
         }))
         return
     rows = []
     for status in statuses:
         doubts = [] if status.state == JobState.FAILED else list(status.doubts)
         note = "; ".join(filter(None, [*(f"doubtful: {d}" for d in doubts), status.reason,
-                                       *status.warnings, _found(status.info)]))
+                                       *status.warnings, _found(status)]))
         flag = "doubtful" if doubts else ""
         rows.append((status.state, flag, _short(str(status.item.job.image)),
-                     _short(str(status.item.job.output)), note))
+                     _short(str(status.item.job.output)), _flat(note)))
     if stdout.is_terminal:
         table = Table(box=None, pad_edge=False, show_edge=False)
         for column in ("state", "flag", "image", "output", "note"):
             table.add_column(column, overflow="fold")
         for state, flag, *rest in rows:
-            table.add_row(f"[{STATE_STYLE[state]}]{state}[/]", f"[yellow]{flag}[/]", *rest)
+            table.add_row(f"[{STATE_STYLE[state]}]{state}[/]", f"[yellow]{flag}[/]",
+                          *map(escape, rest))
         stdout.print(table)
     else:  # one line per job, whole, for grep and friends
         for row in rows:

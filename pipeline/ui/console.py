@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -18,17 +19,23 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from pipeline.io.imaging import UnmarkWarning
+from pipeline.errors import UnmarkWarning
 
 console = Console(stderr=True, highlight=False)
 
 
+def one_line(text: str) -> str:
+    """Text as one line whatever it quotes (a file name may hold a newline), safe for markup
+    (a file named `[/x].png` is a name, not a closing tag)."""
+    return escape(text.replace("\r", "\\r").replace("\n", "\\n"))
+
+
 def error(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    console.print(f"[bold red]error:[/] {one_line(message)}", markup=True, soft_wrap=True)
 
 
 def warning(message: str) -> None:
-    console.print(f"[yellow]warning:[/] {message}", markup=True, soft_wrap=True)
+    console.print(f"[yellow]warning:[/] {one_line(message)}", markup=True, soft_wrap=True)
 
 
 @contextmanager

@@ -95,7 +95,7 @@ def test_auto_entries_are_estimated_once_and_photos_without_the_mark_fail(tmp_pa
     assert status.stdout.count("mark at x=0 y=0, confidence") == len(truths)  # full-size marks
     assert "plain.png: watermark mark.png not found" in status.stdout
     done = json.loads(unmark("status", path, "--json").stdout)["jobs"]
-    assert all(job["info"]["placement"]["confidence"] > 0.4 for job in done if job["info"])
+    assert all(job["facts"]["placement"]["confidence"] > 0.4 for job in done if job["facts"])
 
     made = template.stat().st_mtime_ns
     again = json.loads(unmark("run", path, "--json", *FAST).stdout)

@@ -17,12 +17,12 @@ from pipeline.batch import ledger, locks
 from pipeline.batch.coordinator import (
     BatchOptions,
     Interrupted,
-    batch_status,
     run_batch,
     worker_devices,
 )
 from pipeline.batch.manifest import load_manifest
 from pipeline.batch.plan import Shard
+from pipeline.batch.status import batch_status
 from pipeline.errors import InputError
 from pipeline.io.checkpoints import CheckpointFolder, folder_for
 

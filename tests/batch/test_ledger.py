@@ -8,6 +8,7 @@ import pytest
 from batchkit import photo, standard
 
 from pipeline.batch import hashing, ledger, locks, plan
+from pipeline.batch.facts import JobFacts
 from pipeline.batch.manifest import BatchJob, load_manifest
 from pipeline.batch.states import JobState
 from pipeline.errors import InputError
@@ -23,13 +24,13 @@ def test_records_and_events_round_trip(batch, tmp_path: Path) -> None:
     item = batch.jobs[0]
     with ledger.Ledger(tmp_path / "l.sqlite") as book:
         book.start(item, "in1", "set1")
-        book.finish(item.key, JobState.FAILED, "boom", ["odd mask"], {"x": 1}, {"seconds": 2})
+        book.finish(item.key, JobState.FAILED, "boom", None, {"seconds": 2}, ["odd mask"], 2.0)
         book.start(item, "in1", "set1")
-        book.finish(item.key, JobState.DONE, None, [], {"confidence": 0.9})
+        book.finish(item.key, JobState.DONE, None, JobFacts("mask", 7, 1.5, "cpu"))
         record = book.records()[item.key]
         events = book.events(item.key)
     assert (record.state, record.attempts, record.reason) == ("done", 2, None)
-    assert record.info == {"confidence": 0.9}
+    assert record.facts == JobFacts("mask", 7, 3.5, "cpu")  # seconds of both attempts
     assert record.output == str(item.job.output)
     assert [e.state for e in events] == ["running", "failed", "running", "done"]
     assert events[1].detail == {"reason": "boom", "seconds": 2}

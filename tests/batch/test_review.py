@@ -5,9 +5,12 @@ from __future__ import annotations
 import sqlite3
 
 import numpy as np
+import pytest
 
+from pipeline.batch.facts import JobFacts
 from pipeline.batch.ledger import Ledger
 from pipeline.batch.review import Residual, doubts, residual
+from pipeline.errors import InputError
 
 
 def scene() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -46,18 +49,39 @@ def test_doubts_name_the_reason():
     assert [d.split()[0] for d in found] == ["low", "the", "20.0%"]
 
 
-def test_an_old_ledger_stays_readable_and_gains_the_review_column(tmp_path):
+def test_an_old_ledger_stays_readable_and_gains_the_facts_column(tmp_path):
     path = tmp_path / "ledger.sqlite"
-    with sqlite3.connect(path) as db:  # a ledger from before the review column
+    with sqlite3.connect(path) as db:  # a ledger of the version that kept info and review
         db.executescript("""CREATE TABLE jobs (key TEXT PRIMARY KEY, image TEXT NOT NULL,
             output TEXT NOT NULL, input_hash TEXT NOT NULL, settings_hash TEXT NOT NULL,
             state TEXT NOT NULL, reason TEXT, warnings TEXT NOT NULL DEFAULT '[]',
             info TEXT NOT NULL DEFAULT '{}', attempts INTEGER NOT NULL DEFAULT 0, started REAL,
-            finished REAL, updated REAL NOT NULL);""")
+            finished REAL, updated REAL NOT NULL, review TEXT NOT NULL DEFAULT '{}');""")
         db.execute("INSERT INTO jobs VALUES ('a.png', 'a.png', 'out/a.png', 'h', 's', 'done', "
-                   "NULL, '[]', '{}', 1, 1.0, 2.0, 2.0)")
+                   "NULL, '[]', '{\"placement\": {}}', 1, 1.0, 2.0, 2.0, '{\"steps\": 25}')")
     with Ledger(path, readonly=True) as old:
-        assert old.records()["a.png"].review == {}
+        assert old.records()["a.png"].facts is None  # its old facts are not guessed at
     with Ledger(path) as book:
-        book.finish("a.png", "done", review={"seconds": 1.5})
-        assert book.records()["a.png"].review == {"seconds": 1.5}
+        book.finish("a.png", "done", facts=JobFacts("mask", 0, 1.5, "cpu"))
+        assert book.records()["a.png"].facts == JobFacts("mask", 0, 1.5, "cpu")
+
+
+def test_a_ledger_of_another_program_is_refused_as_damaged(tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE jobs (name TEXT, done INTEGER)")
+    for readonly in (True, False):
+        with pytest.raises(InputError, match="another program or version.*mv "):
+            Ledger(path, readonly=readonly)
+
+
+def test_edited_facts_are_refused_as_damaged(tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    with Ledger(path) as book:
+        book.finish("a.png", "done")
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO jobs (key, image, output, input_hash, settings_hash, state, "
+                   "warnings, updated, facts) VALUES ('b', 'b', 'b', 'h', 's', 'done', '[]', 1, "
+                   "'[1, 2]')")
+    with Ledger(path, readonly=True) as book, pytest.raises(InputError, match="damaged"):
+        book.records()

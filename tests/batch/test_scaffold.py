@@ -26,6 +26,25 @@ def test_pairs_by_stem_and_lists_what_it_could_not_pair(tmp_path: Path) -> None:
     assert sorted(p.name for p in unused) == ["c-mask.jpg", "zebra.png"]
 
 
+def test_stems_that_differ_only_by_a_prefix_pair_by_their_number(tmp_path: Path) -> None:
+    for index in (1, 2, 3):
+        photo(tmp_path / f"photos/watermarked{index}.jpg", seed=index)
+        mask(tmp_path / f"masks/mask{index}.png")
+    photo(tmp_path / "photos/watermarked4.jpg")  # no mask 4
+    mask(tmp_path / "masks/mask7.png")  # no photo 7
+    pairs, unpaired, unused = pair(tmp_path / "photos", tmp_path / "masks")
+    assert {i.name: m.name for i, m in pairs.items()} == {
+        "watermarked1.jpg": "mask1.png", "watermarked2.jpg": "mask2.png",
+        "watermarked3.jpg": "mask3.png"}
+    assert [p.name for p in unpaired] == ["watermarked4.jpg"]
+    assert [p.name for p in unused] == ["mask7.png"]
+    written = write(scaffold(tmp_path / "photos", tmp_path / "m.yaml", tmp_path / "masks"),
+                    tmp_path / "m.yaml")
+    assert {(j.job.image.name, j.job.mask.name) for j in written.jobs} == {
+        ("watermarked1.jpg", "mask1.png"), ("watermarked2.jpg", "mask2.png"),
+        ("watermarked3.jpg", "mask3.png")}
+
+
 def test_masks_beside_their_photos(tmp_path: Path) -> None:
     photo(tmp_path / "shots/a.png")
     mask(tmp_path / "shots/a_mask.png")

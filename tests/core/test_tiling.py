@@ -96,7 +96,7 @@ def test_a_staggered_tiled_mark_is_removed_with_its_one_tile(tmp_path, tiny_sett
     outside = whole.alpha <= VISIBLE
     np.testing.assert_array_equal(result[outside], np.asarray(Image.open(photo))[outside])
     assert job.placement.copies >= len(copies) - 2 and job.fitted == 0
-    assert "copies" in job.placement.describe() and job.facts()["placement"]["copies"] > 1
+    assert "copies" in job.placement.describe() and job.placement.as_dict()["copies"] > 1
 
 
 def test_a_full_frame_sheet_smaller_than_the_photo_covers_it(tmp_path, tiny_settings):

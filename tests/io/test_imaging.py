@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import tracemalloc
 import warnings
 
 import cv2
@@ -139,3 +140,18 @@ def test_rgba_to_jpeg_drops_alpha_with_a_warning(tmp_path):
 def load_picture_from(image: Image.Image, folder):
     image.save(folder / "in.png")
     return load_picture(folder / "in.png")
+
+
+def test_a_large_mask_is_read_without_a_float_copy(tmp_path):
+    side = 3000
+    pixels = np.full((side, side), 255, np.uint8)
+    pixels[10:20, 10:20] = 0  # a 10x10 hole
+    Image.fromarray(pixels).save(tmp_path / "big.png")
+    tracemalloc.start()
+    try:
+        hole = load_mask(tmp_path / "big.png", (side, side))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert hole.sum() == 100 and hole.dtype == bool
+    assert peak < 3 * side * side  # bytes: a float64 copy alone would be 8 per pixel

@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from reportkit import batch
 from typer.testing import CliRunner
 
@@ -72,7 +73,7 @@ def test_run_writes_the_report_and_counts_the_doubtful(ran):
     assert result.exit_code == 1  # one job failed
     report = state_dir(path.parent / "out") / "report.html"
     assert f"report: {report}" in result.output.replace("\n", "")
-    assert "2 doubtful" in result.output.replace("\n", " ")
+    assert "(3 jobs, 1 doubtful)" in result.output.replace("\n", " ")  # failures apart
     assert "ghost.png: doubtful: the mark still shows" in result.output.replace("\n", " ")
 
 
@@ -83,10 +84,10 @@ def test_the_ghost_and_the_failed_job_come_first_with_their_reasons(ran):
     assert ghost.startswith("ghost.png") and "the mark still shows" in ghost
     assert failed.startswith("failed.png") and "watermark logo.png not found" in failed
     assert good.startswith("good.png") and "still shows" not in good
-    assert "route: mask" in good and "2 steps" in good and "cpu" in good
+    assert "route: mask" in good and "2 fitted steps" in good and "cpu" in good
     summary = path.parent / "out" / ".unmark" / "report.html"
     text = summary.read_text()
-    assert "3 jobs, 2 done, 1 failed, 2 doubtful" in text and "images per minute" in text
+    assert "3 jobs, 2 done, 1 failed, 1 doubtful" in text and "images per minute" in text
 
 
 def test_the_page_is_static_with_no_external_url(ran):
@@ -109,7 +110,8 @@ def test_status_and_json_carry_the_flag(ran):
     assert "3 jobs: 2 done, 1 failed, 1 doubtful" in plain.output
     data = json.loads(unmark("status", path, "--json").output)
     flags = {job["key"]: job["doubtful"] for job in data["jobs"]}
-    assert flags == {"good.png": False, "ghost.png": True, "failed.png": True}
+    assert flags == {"good.png": False, "ghost.png": True, "failed.png": False}
+    assert data["doubtful"] == 1
     ghost = next(job for job in data["jobs"] if job["key"] == "ghost.png")
     assert ghost["doubts"][0].startswith("the mark still shows")
 
@@ -118,6 +120,21 @@ def test_report_option_writes_elsewhere_with_working_links(ran, tmp_path):
     path, _ = ran
     target = tmp_path / "elsewhere" / "batch.html"
     result = unmark("report", path, "-o", target)
-    assert result.exit_code == 0 and "3 jobs, 2 doubtful" in result.output
+    assert result.exit_code == 0 and "3 jobs, 1 doubtful" in result.output
     page = parse(target)
     assert all((target.parent / url).is_file() for url in page.urls)
+
+
+def test_each_done_job_links_its_full_output_and_shows_its_mark_area_enlarged(ran):
+    path, _ = ran
+    report = write_report(load_manifest(path)).path
+    page = parse(report)
+    outputs = {(report.parent / url).resolve() for url in page.urls if "thumbs" not in url}
+    out = path.parent / "out"
+    assert {(out / "good.png").resolve(), (out / "ghost.png").resolve()} <= outputs, page.urls
+    crops = [image for image in page.images if image.get("class") == "crop"]
+    assert len(crops) == 4  # before and after, for the two done jobs
+    for crop in crops:
+        with Image.open(report.parent / crop["src"]) as shown:
+            width, height = shown.size
+        assert width >= 2 * 36 and height >= 2 * 24  # the mark's 36x24 box, enlarged

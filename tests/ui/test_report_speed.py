@@ -6,11 +6,12 @@ import numpy as np
 from batchkit import mask, photo, tiny_settings
 from PIL import Image
 
-from pipeline.batch.coordinator import batch_status
+from pipeline.batch.facts import JobFacts
 from pipeline.batch.hashing import Hasher
 from pipeline.batch.ledger import Ledger, state_dir
 from pipeline.batch.manifest import load_manifest
 from pipeline.batch.states import JobState
+from pipeline.batch.status import batch_status
 from pipeline.ui.report import write_report
 
 JOBS = 200
@@ -32,7 +33,7 @@ def test_a_200_job_report_is_written_and_its_thumbnails_reused(tmp_path):
             pixels = np.asarray(Image.open(item.job.image))
             Image.fromarray(pixels[::-1].copy()).save(item.job.output)  # changed everywhere
             book.start(item, hasher.job(item), item.settings.fingerprint())
-            book.finish(item.key, JobState.DONE, review={"seconds": 1.0, "device": "cpu"})
+            book.finish(item.key, JobState.DONE, facts=JobFacts("mask", 2, 1.0, "cpu"))
     written = write_report(manifest)  # thumbnails made now: the ledger has none
     thumbs = sorted(written.path.parent.glob("thumbs/*"))
     made = [thumb.stat().st_mtime_ns for thumb in thumbs]
