@@ -1,0 +1,169 @@
+"""The studio's background work: previews (the fast route, one at a time, in a thread) and the
+batch (the same coordinator and ledger as `unmark run`, in a thread; its progress is read back
+from the ledger, so a run started by the CLI shows too). Torch is imported only here, and only
+when a preview or a run starts."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.errors import InputError
+from pipeline.ui.studio.files import StudioImage, Workspace, write_atomically
+from pipeline.ui.studio.masks import BatchSettings
+
+RUNNING, DONE, FAILED, IDLE = "running", "done", "failed", "idle"
+
+
+class Busy(Exception):
+    """A batch is already running from this page."""
+
+
+@dataclass(frozen=True)
+class PreviewState:
+    state: str  # running | done | failed
+    error: str | None = None
+    seconds: float | None = None
+
+
+class Previews:
+    """Fills of one photo with its painted mask and no network fitting (steps=0), written as PNG
+    into a scratch folder; newest first, one at a time, never blocking the server."""
+
+    def __init__(self, scratch: Path, settings: BatchSettings, device: str) -> None:
+        self.scratch = scratch
+        self.settings = settings
+        self.device = device
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preview")
+        self.started: dict[str, tuple[Future, float]] = {}
+
+    def start(self, image: StudioImage, mask_png: bytes) -> str:
+        name = secrets.token_hex(8)
+        mask = write_atomically(self.scratch / f"{name}.mask.png", mask_png)
+        future = self.pool.submit(self._fill, image.path, mask, self.picture(name))
+        self.started[name] = (future, time.monotonic())
+        return name
+
+    def picture(self, name: str) -> Path:
+        return self.scratch / f"{name}.png"
+
+    def state(self, name: str) -> PreviewState | None:
+        if name not in self.started:
+            return None
+        future, began = self.started[name]
+        if not future.done():
+            return PreviewState(RUNNING)
+        problem = future.exception()
+        if problem is not None:
+            return PreviewState(FAILED, str(problem).splitlines()[0] if str(problem) else
+                                type(problem).__name__)
+        return PreviewState(DONE, None, round(future.result() - began, 2))
+
+    def _fill(self, image: Path, mask: Path, output: Path) -> float:
+        from pipeline.job import Job, run_job
+        from pipeline.settings import RunOptions, preset
+
+        fast = preset(self.settings.preset).with_overrides(steps=0)
+        run_job(Job(image=image, output=output, mask=mask), fast, RunOptions(device=self.device))
+        return time.monotonic()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass(frozen=True)
+class Progress:
+    state: str  # idle (never run here) | running | done | failed (the run stopped)
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    running: int = 0
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    """One job of the batch as the review lists it."""
+
+    name: str  # the photo's file name
+    image: Path
+    output: Path | None  # written (done jobs only)
+    state: str
+    reason: str | None
+    doubts: tuple[str, ...]
+
+
+def _statuses(manifest: Path) -> list:
+    from pipeline.batch.coordinator import batch_status
+    from pipeline.batch.manifest import load_manifest
+
+    return batch_status(load_manifest(manifest))
+
+
+class BatchRunner:
+    """Runs the studio's manifest with the CLI's coordinator in a background thread."""
+
+    def __init__(self, workspace: Workspace, devices: str) -> None:
+        self.workspace = workspace
+        self.devices = devices
+        self.thread: threading.Thread | None = None
+        self.problem: str | None = None
+
+    def start(self) -> None:
+        if self.thread is not None and self.thread.is_alive():
+            raise Busy("a batch is already running")
+        if not self.workspace.manifest.is_file():
+            raise InputError("paint and save a mask first: there is no job to run")
+        self.problem = None
+        self.thread = threading.Thread(target=self._run, name="batch", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        from pipeline.batch.coordinator import BatchOptions, run_batch
+        from pipeline.batch.manifest import load_manifest
+
+        try:
+            run_batch(load_manifest(self.workspace.manifest), BatchOptions(devices=self.devices))
+        except Exception as problem:  # noqa: BLE001 - the page shows why the run stopped
+            self.problem = (str(problem).splitlines() or [type(problem).__name__])[0]
+
+    def progress(self) -> Progress:
+        running_here = self.thread is not None and self.thread.is_alive()
+        if not self.workspace.manifest.is_file():
+            return Progress(IDLE, message="no jobs yet: paint and save a mask")
+        counts = {DONE: 0, FAILED: 0, RUNNING: 0}
+        statuses = _statuses(self.workspace.manifest)
+        for status in statuses:
+            counts[str(status.state)] = counts.get(str(status.state), 0) + 1
+        if running_here:
+            state = RUNNING
+        elif self.thread is None:
+            state = IDLE
+        else:
+            state = FAILED if self.problem else DONE
+        total = len(statuses)
+        message = self.problem or (f"{counts[DONE]} of {total} done"
+                                   + (f", {counts[FAILED]} failed" if counts[FAILED] else ""))
+        return Progress(state, total, counts[DONE], counts[FAILED], counts[RUNNING], message)
+
+    def review(self) -> list[ReviewRow]:
+        """Every job, doubtful ones first, then failures, then the rest (manifest order)."""
+        if not self.workspace.manifest.is_file():
+            return []
+        rows = []
+        for status in _statuses(self.workspace.manifest):
+            job, state = status.item.job, str(status.state)
+            output = Path(job.output) if state == DONE and Path(job.output).is_file() else None
+            rows.append(ReviewRow(Path(job.image).name, Path(job.image), output, state,
+                                  status.reason, tuple(status.doubts)))
+        return sorted(rows, key=_rank)
+
+
+def _rank(row: ReviewRow) -> int:
+    if row.doubts and row.state == DONE:
+        return 0
+    return {FAILED: 1, DONE: 2}.get(row.state, 3)

@@ -1,0 +1,68 @@
+"""Bind the studio to a local port and serve it until Ctrl-C."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.errors import InputError
+from pipeline.ui.studio.app import Studio, create_app
+from pipeline.ui.studio.files import open_workspace
+from pipeline.ui.studio.masks import BatchSettings
+from pipeline.ui.studio.security import new_guard
+
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class StudioOptions:
+    folder: Path
+    port: int = 8765
+    settings: BatchSettings = BatchSettings()
+    devices: str = "auto"
+
+
+@dataclass
+class Bound:
+    """A studio with its listening socket, ready to serve."""
+
+    studio: Studio
+    sock: socket.socket
+    scratch: Path
+
+    @property
+    def address(self) -> str:
+        return f"http://{HOST}:{self.sock.getsockname()[1]}/"
+
+
+def bind(options: StudioOptions) -> Bound:
+    """Check the folder and take the port (0: any free one) before anything is printed."""
+    workspace = open_workspace(options.folder)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind((HOST, options.port))
+    except OSError as problem:
+        sock.close()
+        raise InputError(f"port {options.port}: cannot listen there ({problem.strerror}); "
+                         "choose another with --port") from None
+    sock.listen(128)  # connections made before uvicorn is up wait in the queue
+    port = sock.getsockname()[1]
+    scratch = Path(tempfile.mkdtemp(prefix="unmark-studio-"))
+    studio = Studio(workspace, new_guard(HOST, port), options.settings, options.devices, scratch)
+    return Bound(studio, sock, scratch)
+
+
+def serve(bound: Bound) -> None:
+    """Serve until interrupted; the previews' scratch folder goes with the server."""
+    import uvicorn
+
+    config = uvicorn.Config(create_app(bound.studio), log_level="warning", lifespan="off")
+    try:
+        uvicorn.Server(config).run(sockets=[bound.sock])
+    finally:
+        bound.studio.previews.close()
+        bound.sock.close()
+        shutil.rmtree(bound.scratch, ignore_errors=True)
