@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
+import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +62,9 @@ def serve(bound: Bound) -> None:
     """Serve until interrupted; the previews' scratch folder goes with the server."""
     import uvicorn
 
+    if threading.current_thread() is threading.main_thread():
+        # uvicorn hands SIGTERM back once it has stopped; exiting then still runs `finally`.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     config = uvicorn.Config(create_app(bound.studio), log_level="warning", lifespan="off")
     try:
         uvicorn.Server(config).run(sockets=[bound.sock])
