@@ -147,3 +147,21 @@ def test_refuses_masks_it_cannot_use(client, studio):
     assert client.post("/api/preview/1", content=png(empty), headers=token).status_code == 400
     assert client.post("/api/batch", headers=token).status_code == 400  # nothing masked yet
     assert not studio.workspace.manifest.exists()
+
+
+def test_a_preview_runs_in_the_background_and_fills_the_mask(client, studio, folder):
+    token = {TOKEN_HEADER: studio.guard.token}
+    posted = stroke_mask(320, 213)
+    started = client.post("/api/preview/1", content=png(posted), headers=token)
+    assert started.status_code == 202
+    state_url = started.json()["state_url"]
+    assert client.get(state_url).json()["state"] == "running"  # answered before the fill ended
+    assert client.get("/api/images").status_code == 200  # and the server goes on answering
+    studio.previews.started[started.json()["id"]][0].result(timeout=120)
+    done = client.get(state_url).json()
+    assert done["state"] == "done", done
+    result = np.asarray(Image.open(io.BytesIO(client.get(done["url"]).content)).convert("RGB"))
+    before = np.asarray(Image.open(folder / "coffee.jpg").convert("RGB"))
+    hole = posted == 0
+    assert np.array_equal(result[~hole], before[~hole])  # only the painted pixels change
+    assert np.abs(result.astype(int) - before)[hole].mean() > 10
