@@ -151,8 +151,9 @@ def test_paint_preview_run_and_review(tmp_path, browser):
         by_testid(browser, "run-batch").click()
         wait_for(lambda: by_testid(browser, "progress").get_attribute("data-state") == "done",
                  seconds=150, what="the batch")
+        told = by_testid(browser, "progress").text
         for name in ("coffee", "rocket"):
-            assert (folder / "cleaned" / f"{name}.jpg").is_file()
+            assert (folder / "cleaned" / f"{name}.jpg").is_file(), told
         listed = wait_for(lambda: by_testid(browser, "review-list").find_elements(
             "css selector", "li h2"), what="the review")
         assert sorted(item.text for item in listed) == ["coffee.jpg", "rocket.jpg"]

@@ -126,10 +126,10 @@ class Studio:
 
     def start_batch(self, request: Request) -> Response:
         try:
-            self.runner.start()
+            run = self.runner.start()
         except Busy as problem:
             return PlainTextResponse(str(problem), 409)
-        return JSONResponse({"started": True}, 202)
+        return JSONResponse({"run": run}, 202)
 
     def batch(self, request: Request) -> Response:
         return JSONResponse(dataclasses.asdict(self.runner.progress()))

@@ -83,6 +83,7 @@ class Progress:
     failed: int = 0
     running: int = 0
     message: str = ""
+    run: int = 0  # how many runs this page has started: the page waits for its own
 
 
 @dataclass(frozen=True)
@@ -112,15 +113,19 @@ class BatchRunner:
         self.devices = devices
         self.thread: threading.Thread | None = None
         self.problem: str | None = None
+        self.runs = 0
 
-    def start(self) -> None:
+    def start(self) -> int:
+        """Start a run; returns its number."""
         if self.thread is not None and self.thread.is_alive():
             raise Busy("a batch is already running")
         if not self.workspace.manifest.is_file():
             raise InputError("paint and save a mask first: there is no job to run")
         self.problem = None
         self.thread = threading.Thread(target=self._run, name="batch", daemon=True)
+        self.runs += 1
         self.thread.start()
+        return self.runs
 
     def _run(self) -> None:
         from pipeline.batch.coordinator import BatchOptions, run_batch
@@ -136,10 +141,16 @@ class BatchRunner:
         if not self.workspace.manifest.is_file():
             return Progress(IDLE, message="no jobs yet: paint and save a mask")
         counts = {DONE: 0, FAILED: 0, RUNNING: 0}
-        statuses = _statuses(self.workspace.manifest)
+        try:
+            statuses = _statuses(self.workspace.manifest)
+        except InputError:
+            if not running_here:
+                raise
+            # The run is still creating its ledger (or rewriting the manifest's jobs).
+            return Progress(RUNNING, message="starting", run=self.runs)
         for status in statuses:
             counts[str(status.state)] = counts.get(str(status.state), 0) + 1
-        if running_here:
+        if running_here or counts[RUNNING]:  # here, or by `unmark run` on the same folder
             state = RUNNING
         elif self.thread is None:
             state = IDLE
@@ -148,7 +159,8 @@ class BatchRunner:
         total = len(statuses)
         message = self.problem or (f"{counts[DONE]} of {total} done"
                                    + (f", {counts[FAILED]} failed" if counts[FAILED] else ""))
-        return Progress(state, total, counts[DONE], counts[FAILED], counts[RUNNING], message)
+        return Progress(state, total, counts[DONE], counts[FAILED], counts[RUNNING], message,
+                        self.runs)
 
     def review(self) -> list[ReviewRow]:
         """Every job, doubtful ones first, then failures, then the rest (manifest order)."""

@@ -12,7 +12,7 @@
   const state = {
     images: [], current: 0, tool: "brush", size: 24, zoom: 1, panX: 0, panY: 0,
     undo: [], redo: [], drawing: null, panning: null, spaceHeld: false, unsaved: {},
-    polling: false,
+    polling: false, awaitedRun: 0,
   };
 
   const say = (text) => { $("status").textContent = text; };
@@ -38,7 +38,7 @@
     for (const tab of document.querySelectorAll(".tab")) {
       tab.classList.toggle("active", tab.dataset.page === page);
     }
-    if (page === "review") guarded(refreshBatch)();
+    if (page === "review") guarded(pollBatch)();
   }
 
   // Photos
@@ -272,9 +272,10 @@
 
   // Batch and review
   async function runBatch() {
-    await api("POST", "/api/batch");
+    const answer = await api("POST", "/api/batch");
+    state.awaitedRun = answer.run;
     say("batch running");
-    await refreshBatch();
+    await pollBatch();
   }
 
   function showProgress(progress) {
@@ -285,16 +286,22 @@
     $("progress-text").textContent = `${progress.state}: ${progress.message}`;
   }
 
-  async function refreshBatch() {
+  // Until the run this page started (if any) has ended; a passing error is retried.
+  async function pollBatch() {
     if (state.polling) return;
     state.polling = true;
     try {
-      let progress = await api("GET", "/api/batch");
-      showProgress(progress);
-      while (progress.state === "running") {
+      for (let errors = 0; errors < 30;) {
+        let progress;
+        try {
+          progress = await api("GET", "/api/batch");
+        } catch (problem) {
+          errors += 1; say(problem.message); await sleep(1000); continue;
+        }
+        const ours = progress.run >= state.awaitedRun;
+        if (ours || progress.state === "running") showProgress(progress);
+        if (ours && progress.state !== "running") break;
         await sleep(500);
-        progress = await api("GET", "/api/batch");
-        showProgress(progress);
       }
     } finally {
       state.polling = false;
