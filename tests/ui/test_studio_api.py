@@ -33,8 +33,10 @@ def folder(tmp_path):
 
 @pytest.fixture
 def studio(folder, tmp_path):
-    return Studio(open_workspace(folder), new_guard("127.0.0.1", 8765), BatchSettings(steps=0),
-                  "cpu", tmp_path / "scratch")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    return Studio(open_workspace(folder), new_guard("127.0.0.1", 8765), scratch,
+                  BatchSettings(steps=0), "cpu")
 
 
 @pytest.fixture
@@ -157,7 +159,7 @@ def test_a_preview_runs_in_the_background_and_fills_the_mask(client, studio, fol
     state_url = started.json()["state_url"]
     assert client.get(state_url).json()["state"] == "running"  # answered before the fill ended
     assert client.get("/api/images").status_code == 200  # and the server goes on answering
-    studio.previews.started[started.json()["id"]][0].result(timeout=120)
+    studio.tasks.wait(started.json()["id"], 120)
     done = client.get(state_url).json()
     assert done["state"] == "done", done
     result = np.asarray(Image.open(io.BytesIO(client.get(done["url"]).content)).convert("RGB"))

@@ -43,7 +43,8 @@ def browser():
                  "--disable-dev-shm-usage", "--force-device-scale-factor=1"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
-    driver.set_window_size(1200, 800)
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": 1200, "height": 800, "deviceScaleFactor": 1, "mobile": False})
     yield driver
     driver.quit()
 
@@ -73,7 +74,7 @@ def drag_stroke(driver, stroke: tuple[int, int, int]) -> None:
     y, x0, x1 = stroke
     to_centre = (x0 * scale - box[0] / 2, y * scale - box[1] / 2)
     actions = ActionChains(driver, duration=10)
-    actions.move_to_element_with_offset(canvas, int(to_centre[0]), int(to_centre[1]))
+    actions.move_to_element_with_offset(canvas, round(to_centre[0]), round(to_centre[1]))
     actions.click_and_hold()
     for _ in range(10):
         actions.move_by_offset(int((x1 - x0) * scale / 10), 0)
@@ -108,8 +109,8 @@ def paint_and_save(driver, folder: Path, name: str) -> np.ndarray:
     saved = folder / "studio-masks" / f"{name}.png"
     wait_for(saved.is_file, what=f"{saved}")
     black = grey(saved) < 128
-    assert black[under_stroke(black.shape, STROKES[name], -2)].all()  # the stroke is painted
-    assert not black[~under_stroke(black.shape, STROKES[name], 2)].any()  # nothing else
+    assert black[under_stroke(black.shape, STROKES[name], -3)].all()  # the stroke is painted
+    assert not black[~under_stroke(black.shape, STROKES[name], 3)].any()  # nothing else
     shipped = grey(SAMPLES / "masks" / f"{name}.png") < 128
     assert black[shipped].mean() > 0.97  # it covers the mark
     return black

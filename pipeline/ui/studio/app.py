@@ -23,8 +23,14 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from pipeline.errors import InputError
-from pipeline.ui.studio.files import Refused, Workspace, inside, shown_image
-from pipeline.ui.studio.jobs import BatchRunner, Busy, Previews
+from pipeline.ui.studio.files import (
+    Refused,
+    Workspace,
+    inside,
+    shown_image,
+    write_atomically,
+)
+from pipeline.ui.studio.jobs import DONE, BatchRunner, Busy, Tasks, fill_preview
 from pipeline.ui.studio.masks import (
     MAX_MASK_BYTES,
     BadMask,
@@ -34,6 +40,7 @@ from pipeline.ui.studio.masks import (
     save_mask,
 )
 from pipeline.ui.studio.security import Guard, GuardMiddleware
+from pipeline.ui.studio.suggest import Suggested, Suggester
 
 STATIC = Path(__file__).resolve().parent / "static"
 BROWSER_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp"}  # shown as they are
@@ -59,15 +66,18 @@ async def posted_png(request: Request) -> bytes:
 
 
 class Studio:
-    """The app's state (folder, token, previews, batch) and its endpoints."""
+    """The app's state (folder, token, background tasks, batch) and its endpoints."""
 
-    def __init__(self, workspace: Workspace, guard: Guard, settings: BatchSettings,
-                 devices: str, scratch: Path) -> None:
+    def __init__(self, workspace: Workspace, guard: Guard, scratch: Path,
+                 settings: BatchSettings, devices: str, template: Path | None = None) -> None:
         self.workspace = workspace
         self.guard = guard
+        self.scratch = scratch
         self.settings = settings
-        self.previews = Previews(scratch, settings, "cpu" if devices == "cpu" else "auto")
+        self.device = "cpu" if devices == "cpu" else "auto"  # a preview takes one device
+        self.tasks = Tasks()
         self.runner = BatchRunner(workspace, devices)
+        self.suggester = Suggester(workspace, template, scratch)
 
     def page(self, request: Request) -> Response:
         html = (STATIC / "index.html").read_text(encoding="utf-8")
@@ -106,23 +116,43 @@ class Studio:
         hole = decode_mask(await posted_png(request), image)
         if not hole.any():
             raise BadMask("the mask is empty: paint over the mark first")
-        name = self.previews.start(image, encode_mask(hole))
+        data = encode_mask(hole)
+
+        def fill(name: str) -> Path:
+            mask = write_atomically(self.scratch / f"{name}.mask.png", data)
+            return fill_preview(image, mask, self.scratch / f"{name}.png", self.settings,
+                                self.device)
+
+        name = self.tasks.submit(fill)
         return JSONResponse({"id": name, "state_url": f"/api/preview/{name}"}, 202)
 
-    def preview_state(self, request: Request) -> Response:
-        name = request.path_params["name"]
-        state = self.previews.state(name)
+    def task_state(self, request: Request) -> Response:
+        """A preview's or a suggestion's state, and where its result is once done."""
+        name, kind = request.path_params["name"], request.url.path.split("/")[2]
+        state = self.tasks.state(name)
         if state is None:
-            raise Refused(404, "no such preview")
-        url = f"/api/preview/{name}/image" if state.state == "done" else None
-        return JSONResponse({**dataclasses.asdict(state), "url": url})
+            raise Refused(404, f"no such {kind}")
+        url = f"/api/{kind}/{name}/result" if state.state == DONE else None
+        found = self.tasks.result(name)
+        source = found.source if isinstance(found, Suggested) else None
+        return JSONResponse({**dataclasses.asdict(state), "url": url, "source": source})
 
     def preview_image(self, request: Request) -> Response:
-        name = request.path_params["name"]
-        state = self.previews.state(name)
-        if state is None or state.state != "done":
+        found = self.tasks.result(request.path_params["name"])
+        if not isinstance(found, Path):
             raise Refused(404, "no such preview (yet)")
-        return FileResponse(self.previews.picture(name), media_type="image/png")
+        return FileResponse(found, media_type="image/png")
+
+    def start_suggestion(self, request: Request) -> Response:
+        image = self.workspace.image(request.path_params["index"])
+        name = self.tasks.submit(lambda _: self.suggester.suggest(image))
+        return JSONResponse({"id": name, "state_url": f"/api/suggest/{name}"}, 202)
+
+    def suggested_mask(self, request: Request) -> Response:
+        found = self.tasks.result(request.path_params["name"])
+        if not isinstance(found, Suggested):
+            raise Refused(404, "no such suggestion (yet)")
+        return Response(encode_mask(found.hole), media_type="image/png")
 
     def start_batch(self, request: Request) -> Response:
         try:
@@ -168,8 +198,11 @@ def create_app(studio: Studio) -> Starlette:
         Route("/api/mask/{index:int}", studio.mask, methods=["GET"]),
         Route("/api/mask/{index:int}", studio.save_mask, methods=["POST"]),
         Route("/api/preview/{index:int}", studio.start_preview, methods=["POST"]),
-        Route("/api/preview/{name}", studio.preview_state),
-        Route("/api/preview/{name}/image", studio.preview_image),
+        Route("/api/preview/{name}", studio.task_state),
+        Route("/api/preview/{name}/result", studio.preview_image),
+        Route("/api/suggest/{index:int}", studio.start_suggestion, methods=["POST"]),
+        Route("/api/suggest/{name}", studio.task_state),
+        Route("/api/suggest/{name}/result", studio.suggested_mask),
         Route("/api/batch", studio.batch, methods=["GET"]),
         Route("/api/batch", studio.start_batch, methods=["POST"]),
         Route("/api/review", studio.review),

@@ -1,4 +1,4 @@
-"""The studio's background work: previews (the fast route, one at a time, in a thread) and the
+"""The studio's background work: previews and suggestions (one at a time, in a thread) and the
 batch (the same coordinator and ledger as `unmark run`, in a thread; its progress is read back
 from the ledger, so a run started by the CLI shows too). Torch is imported only here, and only
 when a preview or a run starts."""
@@ -8,12 +8,13 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import InputError
-from pipeline.ui.studio.files import StudioImage, Workspace, write_atomically
+from pipeline.ui.studio.files import StudioImage, Workspace
 from pipeline.ui.studio.masks import BatchSettings
 
 RUNNING, DONE, FAILED, IDLE = "running", "done", "failed", "idle"
@@ -24,55 +25,66 @@ class Busy(Exception):
 
 
 @dataclass(frozen=True)
-class PreviewState:
+class TaskState:
     state: str  # running | done | failed
     error: str | None = None
     seconds: float | None = None
 
 
-class Previews:
-    """Fills of one photo with its painted mask and no network fitting (steps=0), written as PNG
-    into a scratch folder; newest first, one at a time, never blocking the server."""
+def _first_line(problem: BaseException) -> str:
+    return (str(problem).splitlines() or [type(problem).__name__])[0]
 
-    def __init__(self, scratch: Path, settings: BatchSettings, device: str) -> None:
-        self.scratch = scratch
-        self.settings = settings
-        self.device = device
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preview")
+
+class Tasks:
+    """Short jobs (previews, suggestions) one at a time in a thread, each known by a random
+    name; the server goes on answering while they run."""
+
+    def __init__(self) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-task")
         self.started: dict[str, tuple[Future, float]] = {}
 
-    def start(self, image: StudioImage, mask_png: bytes) -> str:
+    def submit(self, work: Callable[[str], object]) -> str:
+        """Run `work(name)` in the background; returns the name."""
         name = secrets.token_hex(8)
-        mask = write_atomically(self.scratch / f"{name}.mask.png", mask_png)
-        future = self.pool.submit(self._fill, image.path, mask, self.picture(name))
-        self.started[name] = (future, time.monotonic())
+        self.started[name] = (self.pool.submit(self._timed, work, name), time.monotonic())
         return name
 
-    def picture(self, name: str) -> Path:
-        return self.scratch / f"{name}.png"
+    @staticmethod
+    def _timed(work: Callable[[str], object], name: str) -> tuple[object, float]:
+        return work(name), time.monotonic()
 
-    def state(self, name: str) -> PreviewState | None:
+    def state(self, name: str) -> TaskState | None:
         if name not in self.started:
             return None
         future, began = self.started[name]
         if not future.done():
-            return PreviewState(RUNNING)
+            return TaskState(RUNNING)
         problem = future.exception()
         if problem is not None:
-            return PreviewState(FAILED, str(problem).splitlines()[0] if str(problem) else
-                                type(problem).__name__)
-        return PreviewState(DONE, None, round(future.result() - began, 2))
+            return TaskState(FAILED, _first_line(problem))
+        return TaskState(DONE, None, round(future.result()[1] - began, 2))
 
-    def _fill(self, image: Path, mask: Path, output: Path) -> float:
-        from pipeline.job import Job, run_job
-        from pipeline.settings import RunOptions, preset
+    def result(self, name: str) -> object:
+        """What a finished task returned (None while it runs, failed, or is unknown)."""
+        state = self.state(name)
+        return self.started[name][0].result()[0] if state and state.state == DONE else None
 
-        fast = preset(self.settings.preset).with_overrides(steps=0)
-        run_job(Job(image=image, output=output, mask=mask), fast, RunOptions(device=self.device))
-        return time.monotonic()
+    def wait(self, name: str, seconds: float) -> None:
+        self.started[name][0].exception(timeout=seconds)
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def fill_preview(image: StudioImage, mask: Path, output: Path, settings: BatchSettings,
+                 device: str) -> Path:
+    """The fast route: the job `unmark remove` runs, with no network fitting (steps=0)."""
+    from pipeline.job import Job, run_job
+    from pipeline.settings import RunOptions, preset
+
+    fast = preset(settings.preset).with_overrides(steps=0)
+    return run_job(Job(image=image.path, output=output, mask=mask), fast,
+                   RunOptions(device=device)).output
 
 
 @dataclass(frozen=True)
@@ -134,7 +146,7 @@ class BatchRunner:
         try:
             run_batch(load_manifest(self.workspace.manifest), BatchOptions(devices=self.devices))
         except Exception as problem:  # noqa: BLE001 - the page shows why the run stopped
-            self.problem = (str(problem).splitlines() or [type(problem).__name__])[0]
+            self.problem = _first_line(problem)
 
     def progress(self) -> Progress:
         running_here = self.thread is not None and self.thread.is_alive()
@@ -144,7 +156,7 @@ class BatchRunner:
         try:
             statuses = _statuses(self.workspace.manifest)
         except InputError:
-            if not running_here:
+            if not (running_here or self.thread is not None and self.thread.is_alive()):
                 raise
             # The run is still creating its ledger (or rewriting the manifest's jobs).
             return Progress(RUNNING, message="starting", run=self.runs)

@@ -26,6 +26,7 @@ class StudioOptions:
     port: int = 8765
     settings: BatchSettings = BatchSettings()
     devices: str = "auto"
+    template: Path | None = None  # the mark to suggest masks from (else the folder's own)
 
 
 @dataclass
@@ -44,6 +45,8 @@ class Bound:
 def bind(options: StudioOptions) -> Bound:
     """Check the folder and take the port (0: any free one) before anything is printed."""
     workspace = open_workspace(options.folder)
+    if options.template is not None and not options.template.is_file():
+        raise InputError(f"{options.template}: no such template")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.bind((HOST, options.port))
@@ -54,7 +57,8 @@ def bind(options: StudioOptions) -> Bound:
     sock.listen(128)  # connections made before uvicorn is up wait in the queue
     port = sock.getsockname()[1]
     scratch = Path(tempfile.mkdtemp(prefix="unmark-studio-"))
-    studio = Studio(workspace, new_guard(HOST, port), options.settings, options.devices, scratch)
+    studio = Studio(workspace, new_guard(HOST, port), scratch, options.settings, options.devices,
+                    options.template)
     return Bound(studio, sock, scratch)
 
 
@@ -69,6 +73,6 @@ def serve(bound: Bound) -> None:
     try:
         uvicorn.Server(config).run(sockets=[bound.sock])
     finally:
-        bound.studio.previews.close()
+        bound.studio.tasks.close()
         bound.sock.close()
         shutil.rmtree(bound.scratch, ignore_errors=True)

@@ -15,7 +15,7 @@
     polling: false, awaitedRun: 0,
   };
 
-  const say = (text) => { $("status").textContent = text; };
+  const say = (text) => { $("status").textContent = text; $("status").title = text; };
   const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 
   async function api(method, url, body) {
@@ -110,8 +110,8 @@
 
   function centre(zoom) {
     state.zoom = zoom;
-    state.panX = Math.max(0, (stage.clientWidth - mask.width * zoom) / 2);
-    state.panY = Math.max(0, (stage.clientHeight - mask.height * zoom) / 2);
+    state.panX = Math.round(Math.max(0, (stage.clientWidth - mask.width * zoom) / 2));
+    state.panY = Math.round(Math.max(0, (stage.clientHeight - mask.height * zoom) / 2));
     applyView();
   }
 
@@ -245,24 +245,71 @@
     say(`saved ${answer.saved.join(", ")}; ${answer.manifest} lists every masked photo`);
   }
 
+  // A preview or a suggestion: poll until it is done; a failure ends as an error.
+  async function waitTask(stateUrl, what) {
+    for (;;) {
+      await sleep(300);
+      const progress = await api("GET", stateUrl);
+      if (progress.state === "failed") throw new Error(`${what} failed: ${progress.error}`);
+      if (progress.state === "done") return progress;
+    }
+  }
+
   async function preview() {
     const item = currentImage();
     const answer = await api("POST", `/api/preview/${state.current}`, await maskPng());
     $("preview-state").textContent = "filling " + item.name + "...";
     say("preview running: keep painting if you like");
-    for (;;) {
-      await sleep(300);
-      const progress = await api("GET", answer.state_url);
-      if (progress.state === "failed") throw new Error("preview failed: " + progress.error);
-      if (progress.state === "done") {
-        $("before-image").src = item.url;
-        $("result-image").src = progress.url;
-        $("preview-state").textContent = `${item.name}: filled in ${progress.seconds} s`;
-        say("preview ready");
-        show("preview");
-        return;
+    const done = await waitTask(answer.state_url, "preview");
+    $("before-image").src = item.url;
+    $("result-image").src = done.url;
+    $("preview-state").textContent = `${item.name}: filled in ${done.seconds} s`;
+    say("preview ready");
+    show("preview");
+  }
+
+  async function suggest() {
+    const index = state.current;
+    const answer = await api("POST", `/api/suggest/${index}`);
+    say("looking for the mark (the first time, the folder's mark is learnt: seconds)...");
+    const done = await waitTask(answer.state_url, "suggestion");
+    const picture = await loadPicture(done.url);
+    if (state.current !== index) return; // the user moved on
+    remember();
+    drawSavedMask(picture);
+    say(`suggested from ${done.source}: correct it if needed, then save`);
+  }
+
+  // Grow the painted mask by a few pixels (a rim the preview shows left around the mark).
+  function grow(pixels) {
+    remember();
+    const painted = readMask();
+    const grown = maskCtx.createImageData(mask.width, mask.height);
+    const { width, height } = mask;
+    const inside = new Uint8Array(width * height);
+    for (let i = 0; i < inside.length; i++) inside[i] = painted.data[i * 4 + 3] > 32 ? 1 : 0;
+    const rows = new Uint8Array(inside.length);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        let hit = 0;
+        for (let d = -pixels; d <= pixels && !hit; d++) {
+          const at = x + d;
+          if (at >= 0 && at < width) hit = inside[y * width + at];
+        }
+        rows[y * width + x] = hit;
       }
     }
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        let hit = 0;
+        for (let d = -pixels; d <= pixels && !hit; d++) {
+          const at = y + d;
+          if (at >= 0 && at < height) hit = rows[at * width + x];
+        }
+        if (hit) grown.data.set([255, 0, 64, 255], (y * width + x) * 4);
+      }
+    }
+    maskCtx.putImageData(grown, 0, 0);
   }
 
   function compare() {
@@ -418,6 +465,8 @@
   $("next-image").addEventListener("click", guarded(() => openImage(state.current + 1)));
   $("save-mask").addEventListener("click", guarded(saveMask));
   $("preview").addEventListener("click", guarded(preview));
+  $("suggest").addEventListener("click", guarded(suggest));
+  $("grow").addEventListener("click", () => grow(3));
   $("compare").addEventListener("input", compare);
   $("run-batch").addEventListener("click", guarded(runBatch));
   show("paint");
