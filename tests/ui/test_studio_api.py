@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 import pytest
 from PIL import Image
-from studiokit import HOSTILE_NAME, grey, sample_folder
+from studiokit import HOSTILE_NAME, SAMPLES, grey, sample_folder
 
 from pipeline.batch.manifest import load_manifest
 from pipeline.ui.studio.app import Studio, create_app
@@ -167,3 +167,28 @@ def test_a_preview_runs_in_the_background_and_fills_the_mask(client, studio, fol
     hole = posted == 0
     assert np.array_equal(result[~hole], before[~hole])  # only the painted pixels change
     assert np.abs(result.astype(int) - before)[hole].mean() > 10
+
+
+def test_suggests_the_footprint_of_the_given_template(tmp_path):
+    import shutil
+
+    folder = tmp_path / "stock"
+    folder.mkdir()
+    for name in ("coffee", "rocket"):
+        shutil.copy(SAMPLES / "stock" / f"{name}.png", folder)
+    template = SAMPLES / "marks" / "logo.png"
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    studio = Studio(open_workspace(folder), new_guard("127.0.0.1", 8765), scratch,
+                    BatchSettings(), "cpu", template)
+    footprint = np.asarray(Image.open(template).convert("RGBA"))[..., 3] > 5
+    with TestClient(create_app(studio), base_url=BASE) as client:
+        started = client.post("/api/suggest/0", headers={TOKEN_HEADER: studio.guard.token})
+        assert started.status_code == 202
+        studio.tasks.wait(started.json()["id"], 60)
+        done = client.get(started.json()["state_url"]).json()
+        assert done["state"] == "done", done
+        assert "logo.png" in done["source"]
+        suggested = np.asarray(Image.open(io.BytesIO(client.get(done["url"]).content))) < 128
+    assert suggested[footprint].all()  # the whole mark, and a thin rim around it
+    assert suggested.sum() < 3 * footprint.sum()

@@ -101,10 +101,46 @@ def under_stroke(shape: tuple[int, int], stroke: tuple[int, int, int], margin: i
     return np.hypot(cols - nearest, rows - y) <= BRUSH / 2 + margin
 
 
+def painted(driver) -> int:
+    """Pixels of the mask layer painted now."""
+    return driver.execute_script(
+        "const c = arguments[0], d = c.getContext('2d').getImageData(0, 0, c.width, c.height);"
+        "let n = 0; for (let i = 3; i < d.data.length; i += 4) n += d.data[i] > 32; return n;",
+        by_testid(driver, "mask-canvas"))
+
+
+def keys(driver, *chord: str) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    actions = ActionChains(driver)
+    for key in chord[:-1]:
+        actions.key_down(key)
+    actions.send_keys(chord[-1])
+    for key in reversed(chord[:-1]):
+        actions.key_up(key)
+    actions.perform()
+
+
+def check_undo_and_keys(driver) -> None:
+    """Undo empties the stroke, Ctrl+Shift+Z brings it back, `]` and `[` change the brush."""
+    from selenium.webdriver.common.keys import Keys
+
+    stroke = painted(driver)
+    by_testid(driver, "undo").click()
+    assert stroke > 0 and painted(driver) == 0
+    keys(driver, Keys.CONTROL, Keys.SHIFT, "z")
+    assert painted(driver) == stroke
+    keys(driver, "]")
+    assert int(by_testid(driver, "brush-size").get_attribute("value")) > BRUSH
+    keys(driver, "[")
+    set_brush(driver, BRUSH)
+
+
 def paint_and_save(driver, folder: Path, name: str) -> np.ndarray:
     wait_for(lambda: f"{name}.jpg" in by_testid(driver, "image-name").text, what=name)
     set_brush(driver, BRUSH)
     drag_stroke(driver, STROKES[name])
+    check_undo_and_keys(driver)
     by_testid(driver, "save-mask").click()
     saved = folder / "studio-masks" / f"{name}.png"
     wait_for(saved.is_file, what=f"{saved}")

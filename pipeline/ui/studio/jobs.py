@@ -149,30 +149,32 @@ class BatchRunner:
             self.problem = _first_line(problem)
 
     def progress(self) -> Progress:
-        running_here = self.thread is not None and self.thread.is_alive()
+        # One look at the run (the ledger read below can take seconds): an answer about an
+        # earlier run must say so, or the page would take it for the run it just started.
+        thread, runs, problem = self.thread, self.runs, self.problem
+        alive = thread is not None and thread.is_alive()
         if not self.workspace.manifest.is_file():
-            return Progress(IDLE, message="no jobs yet: paint and save a mask")
-        counts = {DONE: 0, FAILED: 0, RUNNING: 0}
+            return Progress(IDLE, message="no jobs yet: paint and save a mask", run=runs)
         try:
             statuses = _statuses(self.workspace.manifest)
         except InputError:
-            if not (running_here or self.thread is not None and self.thread.is_alive()):
+            if not alive:
                 raise
             # The run is still creating its ledger (or rewriting the manifest's jobs).
-            return Progress(RUNNING, message="starting", run=self.runs)
+            return Progress(RUNNING, message="starting", run=runs)
+        counts = {DONE: 0, FAILED: 0, RUNNING: 0}
         for status in statuses:
             counts[str(status.state)] = counts.get(str(status.state), 0) + 1
-        if running_here or counts[RUNNING]:  # here, or by `unmark run` on the same folder
+        if alive or counts[RUNNING]:  # here, or `unmark run` on the same folder
             state = RUNNING
-        elif self.thread is None:
+        elif thread is None:
             state = IDLE
         else:
-            state = FAILED if self.problem else DONE
-        total = len(statuses)
-        message = self.problem or (f"{counts[DONE]} of {total} done"
-                                   + (f", {counts[FAILED]} failed" if counts[FAILED] else ""))
-        return Progress(state, total, counts[DONE], counts[FAILED], counts[RUNNING], message,
-                        self.runs)
+            state = FAILED if problem else DONE
+        message = problem or (f"{counts[DONE]} of {len(statuses)} done"
+                              + (f", {counts[FAILED]} failed" if counts[FAILED] else ""))
+        return Progress(state, len(statuses), counts[DONE], counts[FAILED], counts[RUNNING],
+                        message, runs)
 
     def review(self) -> list[ReviewRow]:
         """Every job, doubtful ones first, then failures, then the rest (manifest order)."""
