@@ -179,6 +179,10 @@ def test_paint_preview_run_and_review(tmp_path, browser):
         check = residual(before, result, black.astype(np.float32), from_template=False)
         assert check.ghost_before > 0.9 and check.ghost < GHOST, check
         assert np.abs(result - before)[~black].max() <= 1  # nothing else changed
+        slider = by_testid(browser, "compare")  # before on the right half, after on the left
+        browser.execute_script("arguments[0].value = 50;"
+                               "arguments[0].dispatchEvent(new Event('input'));", slider)
+        assert "50%" in by_testid(browser, "result-image").get_attribute("style")
         shoot(browser, "preview")
 
         by_testid(browser, "tab-paint").click()

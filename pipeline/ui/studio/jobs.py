@@ -158,9 +158,9 @@ class BatchRunner:
         try:
             statuses = _statuses(self.workspace.manifest)
         except InputError:
-            if not alive:
+            if not (alive or self.thread is not None and self.thread.is_alive()):
                 raise
-            # The run is still creating its ledger (or rewriting the manifest's jobs).
+            # A run (started before or during the read) is still creating its ledger.
             return Progress(RUNNING, message="starting", run=runs)
         counts = {DONE: 0, FAILED: 0, RUNNING: 0}
         for status in statuses:

@@ -148,11 +148,17 @@ async function pollBatch() {
       try {
         progress = await api("GET", "/api/batch");
       } catch (problem) {
-        errors += 1; say(problem.message); await sleep(1000); continue;
+        errors += 1;
+        if (errors > 2) say(problem.message); // once is a run starting up, not a problem
+        await sleep(1000);
+        continue;
       }
       const ours = progress.run >= state.awaitedRun;
       if (ours || progress.state === "running") showProgress(progress);
-      if (ours && progress.state !== "running") break;
+      if (ours && progress.state !== "running") {
+        if (state.awaitedRun) say(`batch ${progress.state}: ${progress.message}`);
+        break;
+      }
       await sleep(500);
     }
   } finally {
