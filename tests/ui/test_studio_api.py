@@ -102,6 +102,18 @@ def test_refuses_the_ledger_and_unknown_areas(client, folder):
     assert client.get("/api/mask/7").status_code == 404
 
 
+def test_masks_never_leave_the_folder(client, studio, folder, tmp_path):
+    token = {TOKEN_HEADER: studio.guard.token}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "coffee.png").write_bytes(b"not for the page")
+    (folder / "studio-masks").symlink_to(elsewhere, target_is_directory=True)
+    answer = client.post("/api/mask/1", content=png(stroke_mask(320, 213)), headers=token)
+    assert answer.status_code == 403
+    assert client.get("/api/mask/1").status_code == 403
+    assert (elsewhere / "coffee.png").read_bytes() == b"not for the page"
+
+
 def test_state_changes_need_the_session_token(client, studio):
     body = png(stroke_mask(320, 213))
     for headers in ({}, {TOKEN_HEADER: "guess"}, {TOKEN_HEADER: studio.guard.token[:-1]}):

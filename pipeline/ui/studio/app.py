@@ -97,9 +97,7 @@ class Studio:
 
     def mask(self, request: Request) -> Response:
         image = self.workspace.image(request.path_params["index"])
-        if not image.mask.is_file():
-            raise Refused(404, f"{image.name} has no mask yet")
-        return FileResponse(image.mask)
+        return FileResponse(self.workspace.saved_mask(image))
 
     async def save_mask(self, request: Request) -> Response:
         image = self.workspace.image(request.path_params["index"])

@@ -72,6 +72,16 @@ class Workspace:
             found.append(StudioImage(len(found), path.name, path, mask, *size))
         return found
 
+    def masks_folder(self) -> Path:
+        """The masks' folder, refused if it is (or holds) a way out of the folder."""
+        if self.masks.is_symlink() or not self.masks.resolve().is_relative_to(self.root):
+            raise Refused(403, f"{MASKS_NAME} leads out of the folder")
+        return self.masks
+
+    def saved_mask(self, image: StudioImage) -> Path:
+        """The saved mask of `image`, through the same check as every served file."""
+        return inside(self.masks_folder(), image.mask.name)
+
     def image(self, index: int) -> StudioImage:
         images = self.images()
         if not 0 <= index < len(images):

@@ -64,6 +64,7 @@ def save_mask(workspace: Workspace, image: StudioImage, hole: np.ndarray,
         targets = [other for other in workspace.images()
                    if (other.width, other.height) == (image.width, image.height)]
     data = encode_mask(hole)
+    workspace.masks_folder()
     for target in targets:
         write_atomically(target.mask, data)
     write_manifest(workspace, settings)
