@@ -151,6 +151,17 @@ def test_saved_mask_and_manifest_are_what_unmark_run_reads(client, studio, folde
     assert client.get("/api/mask/2").content == (folder / "studio-masks/coffee.png").read_bytes()
 
 
+def test_photos_sharing_a_stem_get_masks_of_their_own(client, studio, folder):
+    Image.new("RGB", (320, 213), (10, 20, 30)).save(folder / "coffee.png")
+    masks = {image.name: image.mask.name for image in studio.workspace.images()}
+    assert masks["coffee.jpg"] == "coffee.jpg.png" and masks["coffee.png"] == "coffee.png.png"
+    assert masks["rocket.jpg"] == "rocket.png"
+    answer = client.post("/api/mask/1?everywhere=1", content=png(stroke_mask(320, 213)),
+                         headers={TOKEN_HEADER: studio.guard.token})
+    assert answer.json()["images"] == [1, 2]
+    assert len(load_manifest(folder / "studio.yaml").jobs) == 2
+
+
 def test_refuses_masks_it_cannot_use(client, studio):
     token = {TOKEN_HEADER: studio.guard.token}
     wrong_size = client.post("/api/mask/1", content=png(stroke_mask(100, 80)), headers=token)

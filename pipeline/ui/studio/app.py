@@ -106,6 +106,7 @@ class Studio:
         saved = save_mask(self.workspace, image, hole, everywhere, self.settings)
         return JSONResponse({
             "saved": [target.mask.relative_to(self.workspace.root).as_posix() for target in saved],
+            "images": [target.index for target in saved],
             "manifest": self.workspace.manifest.name,
         })
 

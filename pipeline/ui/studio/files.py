@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -59,16 +60,19 @@ class Workspace:
     def images(self) -> list[StudioImage]:
         """The folder's own photos (not its subfolders), by name; a symlink leading out of the
         folder is left out."""
-        found = []
+        photos = []
         for path in sorted(self.root.iterdir(), key=lambda p: p.name):
             if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
             if not path.is_file() or not path.resolve().is_relative_to(self.root):
                 continue
             size = _shown_size(path)
-            if size is None:
-                continue
-            mask = self.masks / f"{path.stem}.png"
+            if size is not None:
+                photos.append((path, size))
+        stems = Counter(path.stem for path, _ in photos)
+        found = []
+        for path, size in photos:  # masks by stem, as `scaffold` pairs them, unless ambiguous
+            mask = self.masks / f"{path.stem if stems[path.stem] == 1 else path.name}.png"
             found.append(StudioImage(len(found), path.name, path, mask, *size))
         return found
 

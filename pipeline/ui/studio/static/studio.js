@@ -73,12 +73,9 @@ async function saveMask() {
   const everywhere = $("everywhere").checked ? 1 : 0;
   const answer = await api("POST", `/api/mask/${state.current}?everywhere=${everywhere}`,
     await painter.png());
-  const saved = new Set(answer.saved.map((path) => path.split("/").pop()));
-  for (const item of state.images) {
-    if (saved.has(item.name.replace(/\.[^.]*$/, "") + ".png")) {
-      item.has_mask = true;
-      delete state.unsaved[item.index];
-    }
+  for (const index of answer.images) {
+    state.images[index].has_mask = true;
+    delete state.unsaved[index];
   }
   painter.forget();
   say(`saved ${answer.saved.join(", ")}; ${answer.manifest} lists every masked photo`);
