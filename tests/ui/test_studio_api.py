@@ -78,6 +78,7 @@ def test_lists_the_photos_names_as_plain_json_strings(client):
     ("missing.png", 404),
     ("outside.png", 403),  # a symlink to a file outside the folder
     ("outward%2Fsecret.png", 403),  # a symlinked folder leading out
+    ("page.html", 404),  # only images are served
 ])
 def test_refuses_paths_outside_the_folder(client, folder, path, status):
     secret = folder.parent / "secret.png"
@@ -85,6 +86,7 @@ def test_refuses_paths_outside_the_folder(client, folder, path, status):
     (folder / "outside.png").symlink_to(secret)
     (folder / "outward").symlink_to(folder.parent, target_is_directory=True)
     (folder / ".hidden.png").write_bytes(b"hidden")
+    (folder / "page.html").write_text("<script>not for the page</script>")
     (folder / "sub").mkdir()
     answer = client.get(f"/files/input/{path}")
     assert answer.status_code == status

@@ -23,6 +23,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from pipeline.errors import InputError
+from pipeline.io.imaging import IMAGE_SUFFIXES
 from pipeline.ui.studio.files import (
     Refused,
     Workspace,
@@ -52,17 +53,29 @@ def file_url(area: str, relative: Path) -> str:
 
 
 def serve_file(path: Path) -> Response:
-    if path.suffix.lower() in BROWSER_SUFFIXES:
+    """An image file (nothing else is served): as it is where a browser shows that format."""
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES | BROWSER_SUFFIXES:
+        raise Refused(404, "not an image")
+    if suffix in BROWSER_SUFFIXES:
         return FileResponse(path)
     buffer = io.BytesIO()
-    shown_image(path).save(buffer, "PNG")  # TIFF and the like: the browser cannot show them
+    try:
+        shown_image(path).save(buffer, "PNG")  # TIFF and the like: the browser cannot show them
+    except (OSError, ValueError) as problem:
+        raise Refused(400, f"cannot decode {path.name} ({problem})") from None
     return Response(buffer.getvalue(), media_type="image/png")
 
 
 async def posted_png(request: Request) -> bytes:
-    if int(request.headers.get("content-length") or 0) > MAX_MASK_BYTES:
-        raise BadMask("the mask is too large")
-    return await request.body()
+    """The request's body, refused once it outgrows any mask."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_MASK_BYTES:
+            raise BadMask("the mask is too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class Studio:
