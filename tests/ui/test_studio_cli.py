@@ -25,6 +25,8 @@ def test_refuses_a_missing_folder_a_busy_port_and_a_missing_template(tmp_path):
         port = taken.getsockname()[1]
         busy = unmark("studio", tmp_path, "--port", port)
     assert busy.exit_code == 2 and f"port {port}" in busy.stderr and "--port" in busy.stderr
+    bad_preset = unmark("studio", tmp_path, "--preset", "fastest")
+    assert bad_preset.exit_code == 2 and "unknown preset 'fastest'" in bad_preset.stderr
     no_template = unmark("studio", tmp_path, "--template", tmp_path / "logo.png")
     assert no_template.exit_code == 2 and "no such template" in no_template.stderr
 

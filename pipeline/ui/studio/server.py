@@ -44,7 +44,10 @@ class Bound:
 
 def bind(options: StudioOptions) -> Bound:
     """Check the folder and take the port (0: any free one) before anything is printed."""
+    from pipeline.settings import preset
+
     workspace = open_workspace(options.folder)
+    preset(options.settings.preset)  # an unknown name stops here, not in the first preview
     if options.template is not None and not options.template.is_file():
         raise InputError(f"{options.template}: no such template")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
