@@ -1,7 +1,7 @@
 """The studio's background work: previews and suggestions (one at a time, in a thread) and the
 batch (the same coordinator and ledger as `unmark run`, in a thread; its progress is read back
-from the ledger, so a run started by the CLI shows too). Torch is imported only here, and only
-when a preview or a run starts."""
+from the ledger, so a run started by the CLI shows too). The pipeline (and torch with it) is
+imported only when a preview, a suggestion or a run starts: the studio itself starts at once."""
 
 from __future__ import annotations
 
@@ -12,10 +12,14 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.errors import InputError
 from pipeline.ui.studio.files import StudioImage, Workspace
 from pipeline.ui.studio.masks import BatchSettings
+
+if TYPE_CHECKING:
+    from pipeline.batch.report import JobStatus
 
 RUNNING, DONE, FAILED, IDLE = "running", "done", "failed", "idle"
 
@@ -110,7 +114,7 @@ class ReviewRow:
     doubts: tuple[str, ...]
 
 
-def _statuses(manifest: Path) -> list:
+def _statuses(manifest: Path) -> list[JobStatus]:
     from pipeline.batch.coordinator import batch_status
     from pipeline.batch.manifest import load_manifest
 

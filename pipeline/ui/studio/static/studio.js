@@ -59,14 +59,17 @@ async function openImage(index) {
   if (painter.changed) state.unsaved[state.current] = painter.read(); // kept until saved
   state.current = ((index % count) + count) % count;
   const item = currentImage();
-  $("image-name").textContent = `${item.name} (${state.current + 1}/${count})`;
-  painter.load(await loadPicture(item.url), item.width, item.height);
+  const [picture, saved] = await Promise.all([
+    loadPicture(item.url),
+    item.has_mask ? loadPicture(item.mask_url + "?t=" + Date.now()) : null,
+  ]);
+  if (currentImage() !== item) return; // another photo was asked for meanwhile
+  painter.load(picture, item.width, item.height);
   const kept = state.unsaved[state.current];
-  if (kept) {
-    painter.restore(kept);
-  } else if (item.has_mask) {
-    painter.showMask(await loadPicture(item.mask_url + "?t=" + Date.now()));
-  }
+  if (kept) painter.restore(kept);
+  else if (saved) painter.showMask(saved);
+  // Named only once it can be painted on (a test waits for the name).
+  $("image-name").textContent = `${item.name} (${state.current + 1}/${count})`;
 }
 
 async function saveMask() {
