@@ -342,6 +342,37 @@ def scaffold(
         console.warning(f"{unused}: matches no photo")
 
 
+@app.command()
+def studio(
+    folder: Annotated[Path, typer.Argument(help="Folder of photos to paint masks for.")],
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free one).")
+    ] = 8765,
+    open_page: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
+    preset: Annotated[str, typer.Option(help="default | quality | fast | reference")] = "default",
+    steps: Annotated[int | None, typer.Option(min=0, help="Optimiser steps of the batch.")] = None,
+    devices: Annotated[str, typer.Option(help="auto | cpu | cuda:0,cuda:1 | mps")] = "auto",
+    template: Annotated[Path | None, typer.Option(
+        help="RGBA watermark image to suggest masks from (default: the mark the photos share).",
+    )] = None,
+) -> None:
+    """Paint masks, preview the fill, run the batch and review it in a local web page."""
+    from pipeline.ui.studio.masks import BatchSettings
+    from pipeline.ui.studio.server import StudioOptions, bind, serve
+
+    with one_line_errors():
+        bound = bind(StudioOptions(folder, port, BatchSettings(preset, steps), devices,
+                                   template))
+    console.console.print(f"unmark studio: {bound.address} (Ctrl-C stops it)", markup=False,
+                          soft_wrap=True)
+    if open_page:
+        import webbrowser
+
+        webbrowser.open(bound.address)
+    with one_line_errors():
+        serve(bound)
+
+
 def main() -> None:
     app()
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench import batch, quality, sheets, templates
+from bench import batch, quality, sheets, studio, templates
 from bench.metrics import Quality
 from pipeline.settings import DEFAULT, REFERENCE
 
@@ -173,6 +173,7 @@ SECTIONS = {
     "templates": lambda args: templates.section(SHARED / "gt"),
     "throughput": batch.section_throughput,
     "gpu": batch.section_gpu_sharing,
+    "studio": lambda args: studio.section(),
 }
 
 
