@@ -15,7 +15,7 @@ import numpy as np
 from pipeline.core.exemplar import exemplar_fill
 from pipeline.core.fit import FitInputs
 from pipeline.core.holdout import HeldOut, held_out_both_ways
-from pipeline.core.structure import CLASSIC_FILLS, StructureMix, local_weights, mix
+from pipeline.core.structure import CLASSIC_FILLS, StructureMix, local_weights, mix, skip_border
 from pipeline.core.texture import top_up_detail
 from pipeline.settings import DipSettings
 
@@ -63,7 +63,10 @@ class ClassicFill:
         if self.settings.texture_sigma <= 0:
             return structure.values
         target = self.inputs.target
-        exemplar = exemplar_fill(target, self.unknown, self.seed, ~self.inside)
+        unused = ~self.inside  # padding, and in a lossy file the ringing next to the hole
+        if self.lossy:
+            unused = unused | (skip_border(self.unknown, LOSSY_BORDER_SKIP) & ~self.unknown)
+        exemplar = exemplar_fill(target, self.unknown, self.seed, unused)
         return top_up_detail(structure.values, exemplar, target, self.unknown, self.inside,
                              self.settings.texture_sigma)
 

@@ -30,7 +30,7 @@ def biharmonic_fill(image: np.ndarray, unknown: np.ndarray, skip: int = 0) -> np
     """Biharmonic inpainting of (C, H, W) floats in [0, 1]: smooth and safe. It continues every
     value on the hole's border; with `skip`, the pixels that close to the hole (a lossy file's
     ringing around the mark) are not continued from, and keep their own values."""
-    filled = inpaint_biharmonic(image.transpose(1, 2, 0), _skip_border(unknown, skip),
+    filled = inpaint_biharmonic(image.transpose(1, 2, 0), skip_border(unknown, skip),
                                 channel_axis=-1)
     filled = np.clip(filled, 0, 1).transpose(2, 0, 1).astype(np.float32)
     return np.where(unknown[None], filled, image).astype(np.float32)
@@ -39,11 +39,12 @@ def biharmonic_fill(image: np.ndarray, unknown: np.ndarray, skip: int = 0) -> np
 def fsr_fill(image: np.ndarray, unknown: np.ndarray, skip: int = 0) -> np.ndarray:
     """Frequency-selective reconstruction of (C, H, W) floats in [0, 1] (8-bit inside OpenCV);
     pixels outside `unknown` (H, W) are returned as they were; `skip` as for biharmonic_fill."""
-    filled = _fsr(image, _skip_border(unknown, skip))
+    filled = _fsr(image, skip_border(unknown, skip))
     return np.where(unknown[None], filled, image).astype(np.float32)
 
 
-def _skip_border(unknown: np.ndarray, skip: int) -> np.ndarray:
+def skip_border(unknown: np.ndarray, skip: int) -> np.ndarray:
+    """`unknown` (H, W) grown by `skip` px (not at all where that would leave nothing known)."""
     if skip <= 0:
         return unknown
     skipped = ndimage.binary_dilation(unknown, iterations=skip)
