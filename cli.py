@@ -111,7 +111,7 @@ def remove(
     snapshot_every: Annotated[int, typer.Option(min=1, help="Steps between snapshots.")] = 50,
 ) -> None:
     """Remove what MASK (or TEMPLATE) marks from IMAGE."""
-    from pipeline.core.restore import Observers
+    from pipeline.core.fill.restore import Observers
     from pipeline.io.snapshots import SnapshotFolder
     from pipeline.job import Job, run_job, save_estimated_mark
     from pipeline.settings import RunOptions
@@ -153,7 +153,7 @@ def estimate(
     output: Annotated[Path, typer.Option("--output", "-o", help="The template to write (.png).")],
 ) -> None:
     """Estimate the watermark shared by the photos in FOLDER; write it as an RGBA template."""
-    from pipeline.core.estimate import describe
+    from pipeline.core.learn.estimate import describe
     from pipeline.io.marks import estimate_folder
 
     with one_line_errors():

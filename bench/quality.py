@@ -14,8 +14,8 @@ import numpy as np
 from skimage.restoration import inpaint_biharmonic
 
 from bench.metrics import Quality, measure
-from pipeline.core.exemplar import exemplar_fill
-from pipeline.core.restore import restore
+from pipeline.core.fill.exemplar import exemplar_fill
+from pipeline.core.fill.restore import restore
 from pipeline.io.imaging import Picture, load_mask, load_picture
 from pipeline.settings import DipSettings
 
@@ -94,7 +94,7 @@ def patchmatch(case: Case) -> np.ndarray:
 
 def separated(settings: DipSettings) -> Method:
     """Mask mode with separation on: a translucent mark found in the mask is un-blended."""
-    from pipeline.core.mask_route import remove_in_mask
+    from pipeline.core.separate.mask_route import remove_in_mask
 
     def run(case: Case) -> np.ndarray:
         chosen = dataclasses.replace(settings, separate=True)

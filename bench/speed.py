@@ -13,12 +13,12 @@ from PIL import Image
 
 from bench.run import ROOT, table
 from pipeline import devices
-from pipeline.core.batch_fit import StackedModel, fit_batch
-from pipeline.core.blend import Mark, closed_form, recover
-from pipeline.core.fit import FitInputs, Problem, Stepped, fit, set_up, step
-from pipeline.core.mask_fill import MaskFill
-from pipeline.core.placement import Placement, _scaled, locate, place
-from pipeline.core.restore import quantize
+from pipeline.core.dip.batch_fit import StackedModel, fit_batch
+from pipeline.core.dip.fit import FitInputs, Problem, Stepped, fit, set_up, step
+from pipeline.core.fill.mask_fill import MaskFill
+from pipeline.core.fill.restore import quantize
+from pipeline.core.mark.blend import Mark, closed_form, recover
+from pipeline.core.mark.placement import Placement, _scaled, locate, place
 from pipeline.io.imaging import Picture
 from pipeline.io.marks import load_mark
 from pipeline.settings import DEFAULT, DipSettings

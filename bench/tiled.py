@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 
 from bench.speed import SAMPLES, _best_of, _photo
-from pipeline.core.blend import Mark, closed_form, recover
-from pipeline.core.placement import _scaled, locate
-from pipeline.core.restore import quantize
-from pipeline.core.tiling import Copy, Tiling, find_copies
+from pipeline.core.fill.restore import quantize
+from pipeline.core.mark.blend import Mark, closed_form, recover
+from pipeline.core.mark.placement import _scaled, locate
+from pipeline.core.mark.tiling import Copy, Tiling, find_copies
 from pipeline.io.imaging import Picture
 from pipeline.io.marks import load_mark
 from pipeline.settings import DEFAULT

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.core.blend import Mark, box_around, recover
-from pipeline.core.mask_route import remove_in_mask
-from pipeline.core.placement import Placement, locate, place, threshold
-from pipeline.core.restore import Observers
-from pipeline.core.tiling import find_copies
+from pipeline.core.fill.restore import Observers
+from pipeline.core.mark.blend import Mark, box_around, recover
+from pipeline.core.mark.placement import Placement, locate, place, threshold
+from pipeline.core.mark.tiling import find_copies
+from pipeline.core.separate.mask_route import remove_in_mask
 from pipeline.errors import InputError, NoMarkFound
 from pipeline.io.imaging import (
     Picture,

@@ -14,8 +14,8 @@ from PIL import Image
 
 from pipeline.batch import ledger
 from pipeline.batch.manifest import AUTO_TEMPLATE, BatchJob, Manifest
-from pipeline.core.estimate import MIN_IMAGES
-from pipeline.core.estimate_sizes import estimate_pictures
+from pipeline.core.learn.estimate import MIN_IMAGES
+from pipeline.core.learn.estimate_sizes import estimate_pictures
 from pipeline.errors import InputError
 from pipeline.io.imaging import load_picture
 from pipeline.io.marks import save_mark

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from pipeline.batch.review import FOOTPRINT_ALPHA, Residual, residual
-from pipeline.core.placement import Placement, place
+from pipeline.core.mark.placement import Placement, place
 from pipeline.io.imaging import Picture, load_mask, load_picture, save_picture
 from pipeline.io.marks import load_mark
 from pipeline.job import Job

@@ -24,7 +24,7 @@ from pipeline.batch.schema import (
     parse,
     settings_for,
 )
-from pipeline.core.restore import check_hole
+from pipeline.core.fill.restore import check_hole
 from pipeline.errors import InputError
 from pipeline.io.imaging import IMAGE_SUFFIXES, UnmarkWarning, load_picture, warn
 from pipeline.io.paths import check_inside

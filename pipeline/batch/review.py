@@ -16,7 +16,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from pipeline.core.leftover import EDGE_MARGIN, FOOTPRINT_ALPHA, correlation, dilate, edge_strength
+from pipeline.core.mark.leftover import (
+    EDGE_MARGIN,
+    FOOTPRINT_ALPHA,
+    correlation,
+    dilate,
+    edge_strength,
+)
 
 GHOST = 0.6  # ghost correlation above which the mark (or its outline) still shows
 CHANGED_LEVELS = 12 / 255  # a change this big is more than codec noise

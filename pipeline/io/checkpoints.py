@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline.core.fit import FitCheckpoint, FitState
+from pipeline.core.dip.fit import FitCheckpoint, FitState
 from pipeline.errors import StorageError
 from pipeline.io.imaging import UnmarkWarning
 from pipeline.io.paths import storage_error

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.core.blend import VISIBLE, Mark
-from pipeline.core.estimate import MIN_IMAGES
-from pipeline.core.estimate_sizes import Estimate, estimate_pictures
+from pipeline.core.learn.estimate import MIN_IMAGES
+from pipeline.core.learn.estimate_sizes import Estimate, estimate_pictures
+from pipeline.core.mark.blend import VISIBLE, Mark
 from pipeline.errors import InputError
 from pipeline.io.imaging import IMAGE_SUFFIXES, Picture, load_picture, save_picture
 

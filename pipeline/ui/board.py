@@ -23,7 +23,7 @@ from rich.table import Table
 from pipeline.batch.manifest import InputCheck, Manifest
 from pipeline.batch.report import JobReport, JobStatus, Summary
 from pipeline.batch.states import JobState
-from pipeline.core.placement import Placement
+from pipeline.core.mark.placement import Placement
 from pipeline.ui.console import console, error, warning
 
 stdout = Console(highlight=False, soft_wrap=True)
