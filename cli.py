@@ -154,7 +154,7 @@ def estimate(
 ) -> None:
     """Estimate the watermark shared by the photos in FOLDER; write it as an RGBA template."""
     from pipeline.core.learn.estimate import describe
-    from pipeline.io.marks import estimate_folder
+    from pipeline.learn_folder import estimate_folder
 
     with one_line_errors():
         estimated = estimate_folder(folder, output)

@@ -16,7 +16,8 @@ from skimage.restoration import inpaint_biharmonic
 from bench.metrics import Quality, measure
 from pipeline.core.fill.exemplar import exemplar_fill
 from pipeline.core.fill.restore import restore
-from pipeline.io.imaging import Picture, load_mask, load_picture
+from pipeline.io.imaging import load_mask, load_picture
+from pipeline.picture import Picture
 from pipeline.settings import DipSettings
 
 

@@ -19,8 +19,8 @@ from pipeline.core.fill.mask_fill import MaskFill
 from pipeline.core.fill.restore import quantize
 from pipeline.core.mark.blend import Mark, closed_form, recover
 from pipeline.core.mark.placement import Placement, _scaled, locate, place
-from pipeline.io.imaging import Picture
 from pipeline.io.marks import load_mark
+from pipeline.picture import Picture
 from pipeline.settings import DEFAULT, DipSettings
 
 SAMPLES = ROOT / "samples"

@@ -11,8 +11,8 @@ from pipeline.core.fill.restore import quantize
 from pipeline.core.mark.blend import Mark, closed_form, recover
 from pipeline.core.mark.placement import _scaled, locate
 from pipeline.core.mark.tiling import Copy, Tiling, find_copies
-from pipeline.io.imaging import Picture
 from pipeline.io.marks import load_mark
+from pipeline.picture import Picture
 from pipeline.settings import DEFAULT
 
 SIZE = (200, 260)  # height, width

@@ -15,10 +15,8 @@ from pipeline.core.mark.blend import Mark, box_around, recover
 from pipeline.core.mark.placement import Placement, locate, place, threshold
 from pipeline.core.mark.tiling import find_copies
 from pipeline.core.separate.mask_route import remove_in_mask
-from pipeline.errors import InputError, NoMarkFound
+from pipeline.errors import InputError, NoMarkFound, UnmarkWarning
 from pipeline.io.imaging import (
-    Picture,
-    UnmarkWarning,
     check_encodable,
     load_mask,
     load_picture,
@@ -27,6 +25,7 @@ from pipeline.io.imaging import (
 )
 from pipeline.io.marks import load_mark, save_mark
 from pipeline.io.paths import check_not_an_input, check_output
+from pipeline.picture import Picture
 from pipeline.settings import DipSettings, RunOptions
 from pipeline.validation import check_settings
 

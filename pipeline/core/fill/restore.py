@@ -15,8 +15,8 @@ from pipeline.core.dip.fit import Blend, Checkpointer, FitHooks, FitInputs, Snap
 from pipeline.core.dip.generator import size_multiple
 from pipeline.core.fill import regions
 from pipeline.core.fill.mask_fill import CropFill, Direct, MaskFill
-from pipeline.errors import InputError
-from pipeline.io.imaging import Picture, warn
+from pipeline.errors import InputError, warn
+from pipeline.picture import Picture
 from pipeline.settings import DipSettings, RunOptions
 
 # Called with (steps done, steps in all, latest loss) as the fit goes.

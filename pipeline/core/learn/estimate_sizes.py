@@ -18,7 +18,7 @@ from pipeline.core.learn.estimate import MIN_IMAGES, footprint, one_colour_mark
 from pipeline.core.learn.joint_matte import refine_matte
 from pipeline.core.mark.blend import Mark, box_around
 from pipeline.errors import InputError
-from pipeline.io.imaging import Picture
+from pipeline.picture import Picture
 
 REGION_MARGIN = 8  # frame px around the coarse footprint: room for the fill under the mark
 SPECK = 0.01  # of the footprint's area: smaller specks are noise (an i's dot is larger)

@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from pipeline.core.dip.fit import Blend
 from pipeline.core.fill.restore import Evidence, Observers, check_hole, fill, quantize
-from pipeline.io.imaging import Picture
+from pipeline.picture import Picture
 from pipeline.settings import DipSettings, RunOptions
 
 VISIBLE = 1.5 / 255  # below this opacity a template pixel changes nothing

@@ -15,7 +15,7 @@ from pipeline.core.fill.restore import Observers, restore
 from pipeline.core.mark.blend import VISIBLE, Mark, box_around, closed_form, recover
 from pipeline.core.mark.leftover import mark_left
 from pipeline.core.separate.separate import separate
-from pipeline.io.imaging import Picture
+from pipeline.picture import Picture
 from pipeline.settings import DipSettings, RunOptions
 
 SEPARATED, INPAINTED, MIXED = "separated", "inpainted", "separated+inpainted"

@@ -11,8 +11,8 @@ from PIL import Image
 
 from pipeline.core.fill.mask_fill import classic_fill
 from pipeline.core.fill.restore import restore
-from pipeline.errors import InputError
-from pipeline.io.imaging import UnmarkWarning, load_mask, load_picture
+from pipeline.errors import InputError, UnmarkWarning
+from pipeline.io.imaging import load_mask, load_picture
 
 
 def test_fill_keeps_size_and_every_pixel_outside_the_mask(photo_and_mask, tiny_settings):

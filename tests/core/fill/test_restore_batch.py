@@ -12,7 +12,7 @@ from conftest import sample_photo
 from pipeline.core.dip.generator import size_multiple
 from pipeline.core.fill import regions
 from pipeline.core.fill.restore import Observers, restore
-from pipeline.io.imaging import Picture
+from pipeline.picture import Picture
 from pipeline.settings import RunOptions
 
 

@@ -12,7 +12,7 @@ from PIL import Image
 from pipeline.core.fill.mask_fill import classic_fill
 from pipeline.core.fill.restore import restore
 from pipeline.core.fill.texture import DETAIL_SIGMA, detail_energy, lowpass
-from pipeline.io.imaging import Picture
+from pipeline.picture import Picture
 
 DETAIL_FLOOR = 0.6  # a fill must carry at least this share of the truth's fine detail
 

@@ -11,9 +11,10 @@ from PIL import Image
 
 from pipeline.core.fill.restore import quantize
 from pipeline.core.mark.blend import OPAQUE, Mark, closed_form, recover
-from pipeline.io.imaging import Picture, load_picture
+from pipeline.io.imaging import load_picture
 from pipeline.io.marks import load_mark, save_mark
 from pipeline.job import Job, run_job
+from pipeline.picture import Picture
 
 
 def tiled_mark(size: tuple[int, int]) -> Mark:

@@ -12,7 +12,7 @@ from scipy import ndimage
 from pipeline.core.fill.restore import quantize
 from pipeline.core.mark.blend import Mark
 from pipeline.core.separate.mask_route import INPAINTED, MIXED, SEPARATED, _gone, remove_in_mask
-from pipeline.io.imaging import Picture
+from pipeline.picture import Picture
 
 
 def as_pixels(values: np.ndarray) -> np.ndarray:
