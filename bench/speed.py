@@ -18,7 +18,7 @@ from pipeline.core.dip.fit import FitInputs, Problem, Stepped, fit, set_up, step
 from pipeline.core.fill.mask_fill import MaskFill
 from pipeline.core.fill.restore import quantize
 from pipeline.core.mark.blend import Mark, closed_form, recover
-from pipeline.core.mark.placement import Placement, _scaled, locate, place
+from pipeline.core.mark.placement import Placement, locate, place
 from pipeline.io.marks import load_mark
 from pipeline.picture import Picture
 from pipeline.settings import DEFAULT, DipSettings
@@ -67,7 +67,7 @@ def template_row() -> list[str]:
 
 def placement_row() -> list[str]:
     tight = load_mark(SAMPLES / "marks" / "logo-tight.png")
-    logo = _scaled(tight, 96 / tight.size[1])
+    logo = tight.scaled(96 / tight.size[1])
     photo = _photo((1536, 2816))
     placed = place(logo, Placement(1105, 2230, 1.3, 1.0), photo.shape[1:])
     marked = quantize(placed.alpha * placed.colour + (1 - placed.alpha) * photo, np.uint8)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage
 
 from pipeline.core.dip.fit import Blend
@@ -36,6 +37,21 @@ class Mark:
     @property
     def size(self) -> tuple[int, int]:
         return self.alpha.shape
+
+    def scaled(self, scale: float) -> Mark:
+        """The mark resized by `scale` (bicubic, clipped to [0, 1]); itself at 1.0."""
+        if scale == 1.0:
+            return self
+        height, width = self.size
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+
+        def resize(channel: np.ndarray) -> np.ndarray:
+            return np.asarray(Image.fromarray(channel).resize(size, Image.Resampling.BICUBIC))
+
+        return Mark(
+            alpha=np.clip(resize(self.alpha), 0, 1),
+            colour=np.clip(np.stack([resize(c) for c in self.colour]), 0, 1),
+        )
 
 
 def raw_inverse(image: np.ndarray, mark: Mark) -> np.ndarray:

@@ -14,10 +14,10 @@ from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from pipeline.core.mark.blend import Mark
-from pipeline.core.mark.verify import Verdict, edges, mark_signature, near_edges, verify
+from pipeline.core.mark.edges import edges, mark_signature, near_edges, shrink
+from pipeline.core.mark.verify import Verdict, verify
 
 # Marked images scored 0.33-0.96 in place; unmarked ones <= 0.05 in place, but up to 0.25 at
 # the best of a search over positions and scales (a searched f16 logo scored 0.33).
@@ -68,21 +68,6 @@ class Placement:
             return f"mark at x={self.left} y={self.top}, confidence {self.confidence:.2f}{tiled}"
         return (f"mark at x={self.left}, y={self.top}, scale {self.scale:.2f}, "
                 f"confidence {self.confidence:.2f}{tiled}")
-
-
-def _scaled(mark: Mark, scale: float) -> Mark:
-    if scale == 1.0:
-        return mark
-    height, width = mark.size
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-
-    def resize(channel: np.ndarray) -> np.ndarray:
-        return np.asarray(Image.fromarray(channel).resize(size, Image.Resampling.BICUBIC))
-
-    return Mark(
-        alpha=np.clip(resize(mark.alpha), 0, 1),
-        colour=np.clip(np.stack([resize(c) for c in mark.colour]), 0, 1),
-    )
 
 
 def _correlate(image_edges: np.ndarray, signature: np.ndarray) -> np.ndarray:
@@ -136,16 +121,6 @@ class Candidate:
     level: int  # the pyramid level it was found on: 2**level px of uncertainty
 
 
-def _shrink(edge_map: np.ndarray, level: int) -> np.ndarray:
-    """An edge map averaged down 2**level times: thin strokes keep their energy (shrinking the
-    photo first would blur them into the background)."""
-    if level == 0:
-        return edge_map
-    height, width = edge_map.shape
-    size = (max(1, round(width / 2**level)), max(1, round(height / 2**level)))
-    return cv2.resize(edge_map, size, interpolation=cv2.INTER_AREA)
-
-
 def _search(mark: Mark, image_edges: np.ndarray, scales: np.ndarray) -> list[Candidate]:
     """Coarse: every scale on its own pyramid level; the best peaks over all scales."""
     top_level = max(0, math.floor(math.log2(max(image_edges.shape) / SEARCH_SIDE)))
@@ -155,8 +130,8 @@ def _search(mark: Mark, image_edges: np.ndarray, scales: np.ndarray) -> list[Can
         short = min(mark.size) * scale
         level = max(0, min(math.floor(math.log2(max(short, 1) / MIN_SIDE)), top_level))
         if level not in levels:
-            levels[level] = _shrink(image_edges, level)
-        signature = _shrink(mark_signature(_scaled(mark, float(scale))), level)
+            levels[level] = shrink(image_edges, level)
+        signature = shrink(mark_signature(mark.scaled(float(scale))), level)
         coarse = levels[level]
         if signature.shape[0] > coarse.shape[0] or signature.shape[1] > coarse.shape[1]:
             continue
@@ -199,7 +174,7 @@ def _refine_once(
     height, width = grey.shape
     best = replace(candidate, score=-1.0, level=0)
     for scale in candidate.scale * np.geomspace(1 / spread, spread, 5):
-        signature = mark_signature(_scaled(mark, float(scale)))
+        signature = mark_signature(mark.scaled(float(scale)))
         y0, x0 = max(0, candidate.top - margin), max(0, candidate.left - margin)
         y1 = min(height, candidate.top + signature.shape[0] + margin)
         x1 = min(width, candidate.left + signature.shape[1] + margin)
@@ -242,7 +217,7 @@ def locate(
 
 def _check(mark: Mark, found: Placement, image: np.ndarray, lossy: bool) -> tuple[Verdict, float]:
     """The blend model's verdict and the confidence, on a window around the placed mark."""
-    scaled = _scaled(mark, found.scale)
+    scaled = mark.scaled(found.scale)
     margin = max(16, max(scaled.size) // 2)
     height, width = image.shape[1:]
     y0, x0 = max(0, found.top - margin), max(0, found.left - margin)
@@ -258,7 +233,7 @@ def _check(mark: Mark, found: Placement, image: np.ndarray, lossy: bool) -> tupl
 def place(mark: Mark, placement: Placement, size: tuple[int, int]) -> Mark:
     """The mark at its placement on a canvas of `size` (H, W); zero opacity elsewhere. A copy
     of a tiled mark may stick out of the canvas on any side: its visible part is placed."""
-    scaled = _scaled(mark, placement.scale)
+    scaled = mark.scaled(placement.scale)
     height, width = size
     alpha = np.zeros(size, np.float32)
     colour = np.zeros((scaled.colour.shape[0], height, width), np.float32)

@@ -15,16 +15,16 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from pipeline.core.mark.blend import VISIBLE, Mark, closed_form
+from pipeline.core.mark.edges import edges, mark_signature
 from pipeline.core.mark.placement import (
     MIN_CONFIDENCE,
     MIN_CONFIDENCE_IN_PLACE,
     Placement,
-    _scaled,
     overlap,
 )
 from pipeline.core.mark.tiling_grid import Grid, fit_grid
 from pipeline.core.mark.tiling_scores import TileScores
-from pipeline.core.mark.verify import edges, mark_signature, verify
+from pipeline.core.mark.verify import verify
 
 PEAK_SHARE = 0.6  # a further copy correlates at least this share of the first copy's score
 REFINE = 2  # px a grid position may move to the correlation peak next to it
@@ -164,7 +164,7 @@ def _check_all(tile: Mark, start: Copy, proposed: list[Copy], image: np.ndarray,
 def find_copies(mark: Mark, image: np.ndarray, lossy: bool, first: Placement) -> Tiling:
     """Every copy of `mark` in `image` (C, H, W) on the grid through the confirmed `first`
     copy, or off it where correlation finds one, each checked by the blend model."""
-    tile = _scaled(mark, first.scale)
+    tile = mark.scaled(first.scale)
     start = Copy(first.top, first.left, on_grid=True)
     size = image.shape[1:]
     if tile.size[0] >= size[0] and tile.size[1] >= size[1]:

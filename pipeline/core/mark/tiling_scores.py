@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from pipeline.core.mark.placement import SEARCH_SIDE, VARIANCE_FLOOR, _shrink
-from pipeline.core.mark.verify import near_edges
+from pipeline.core.mark.edges import near_edges, shrink
+from pipeline.core.mark.placement import SEARCH_SIDE, VARIANCE_FLOOR
 
 MIN_OVERLAP = 0.3  # share of the tile's outline in the photo for a position to be scored
 MIN_SIDE = 8  # px: the tile's short side on the level the whole photo is scored on
@@ -84,7 +84,7 @@ class TileScores:
         level = max(0, min(math.floor(math.log2(max(min(signature.shape), 1) / MIN_SIDE)),
                            math.floor(math.log2(max(max(photo.shape) / SEARCH_SIDE, 1)))))
         spread = float(photo.var())
-        scores = correlation(_shrink(photo, level), _shrink(signature, level), spread)
+        scores = correlation(shrink(photo, level), shrink(signature, level), spread)
         return cls(photo, signature, spread, level, scores)
 
     @property
@@ -110,7 +110,7 @@ class TileScores:
         """Copies scoring at least `share` of the copy at `first` (and at least `least`),
         found on the level scored and refined at full resolution."""
         scale = 2**self.level
-        shrunk = _shrink(self.signature, self.level).shape
+        shrunk = shrink(self.signature, self.level).shape
         floor = max(least, share * self.best_near(*first, 0).score)
         bar = floor
         if self.level:  # the first copy's own coarse score sets the bar there, with some slack

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from scipy import ndimage
 
@@ -21,6 +20,7 @@ from pipeline.core.mark.blend import (
     closed_form,
     unexplained,
 )
+from pipeline.core.mark.edges import edges, mark_signature, near_edges
 
 # Measured on the gt cases (png and JPEG q90), the shipped samples and a 2816x1536 photo, with
 # marks in place and marks searched on unmarked photos: see tests/core/test_placement_speed.py.
@@ -38,23 +38,6 @@ MAX_UNEXPLAINED = 0.05  # share of the footprint the model may leave unexplained
 # the four samples, png and JPEG q90: marked 0.50-0.85 (0.86-1.0 at a third of the opacity),
 # the same grid on the unmarked photos >= 1.0 (1.05 but on astronaut).
 MAX_ENERGY_AFTER_ON_GRID = 0.95
-
-
-def edges(grey: np.ndarray) -> np.ndarray:
-    """Gradient magnitude (Sobel) of a float32 (H, W) image."""
-    grey = np.ascontiguousarray(grey, dtype=np.float32)
-    dx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REFLECT)
-    dy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REFLECT)
-    return cv2.magnitude(dx, dy)
-
-
-def mark_signature(mark: Mark) -> np.ndarray:
-    """What the mark adds to a photo's edges: the edges of its opacity, scaled by its contrast."""
-    return edges(mark.alpha * (0.25 + np.abs(mark.colour.mean(axis=0) - 0.5)))
-
-
-def near_edges(signature: np.ndarray) -> np.ndarray:
-    return ndimage.binary_dilation(signature > 0.05 * signature.max(), iterations=2)
 
 
 def outline_visibility(signature: np.ndarray, outline: np.ndarray, image: np.ndarray) -> float:

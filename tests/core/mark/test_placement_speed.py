@@ -10,7 +10,7 @@ from PIL import Image
 
 from pipeline.core.fill.restore import quantize
 from pipeline.core.mark.blend import Mark
-from pipeline.core.mark.placement import Placement, _scaled, locate, place
+from pipeline.core.mark.placement import Placement, locate, place
 from pipeline.core.mark.verify import verify
 from pipeline.errors import NoMarkFound
 from pipeline.io.marks import load_mark, save_mark
@@ -29,7 +29,7 @@ def large_photo(name: str = "chelsea") -> np.ndarray:
 def logo() -> Mark:
     """The shipped tight logo at 96 px wide."""
     tight = load_mark(SAMPLES / "marks" / "logo-tight.png")
-    return _scaled(tight, 96 / tight.size[1])
+    return tight.scaled(96 / tight.size[1])
 
 
 def blended(photo: np.ndarray, mark: Mark, where: Placement) -> np.ndarray:

@@ -15,7 +15,7 @@ from PIL import Image
 
 from pipeline.core.fill.restore import quantize
 from pipeline.core.mark.blend import VISIBLE, Mark, recover
-from pipeline.core.mark.placement import Placement, _scaled, locate, place
+from pipeline.core.mark.placement import Placement, locate, place
 from pipeline.core.mark.tiling import Copy, Tiling, find_copies
 from pipeline.core.mark.tiling_grid import fit_grid
 from pipeline.errors import NoMarkFound
@@ -31,7 +31,7 @@ ACROSS, STAGGER = (0, 110), (40, 55)  # each row shifted by half a period
 def tile(folder: Path) -> tuple[Mark, Path]:
     """The tight logo at half size, written as a template and read back (8-bit exact)."""
     path = folder / "tile.png"
-    save_mark(_scaled(load_mark(SAMPLES / "marks" / "logo-tight.png"), 0.5), path)
+    save_mark(load_mark(SAMPLES / "marks" / "logo-tight.png").scaled(0.5), path)
     return load_mark(path), path
 
 
