@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.core.fill.restore import Observers
-from pipeline.core.mark.blend import Mark, box_around, recover
+from pipeline.core.geometry import box_around
+from pipeline.core.mark.blend import Mark, recover
 from pipeline.core.mark.placement import Placement, locate, place, threshold
 from pipeline.core.mark.tiling import find_copies
 from pipeline.core.separate.mask_route import remove_in_mask
@@ -141,7 +142,7 @@ def save_estimated_mark(result: JobResult, path: Path) -> Path | None:
     if result.mark is None:
         return None
     box = box_around(result.mark.alpha > 0, 0)
-    return save_mark(Mark(result.mark.alpha[box], result.mark.colour[(slice(None), *box)]), path)
+    return save_mark(result.mark.cut(box), path)
 
 
 def _remove_template(

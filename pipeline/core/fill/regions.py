@@ -12,25 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-
-@dataclass(frozen=True)
-class Box:
-    top: int
-    bottom: int  # exclusive
-    left: int
-    right: int  # exclusive
-
-    @property
-    def height(self) -> int:
-        return self.bottom - self.top
-
-    @property
-    def width(self) -> int:
-        return self.right - self.left
-
-    @property
-    def slices(self) -> tuple[slice, slice]:
-        return slice(self.top, self.bottom), slice(self.left, self.right)
+from pipeline.core.geometry import Box
 
 
 @dataclass(frozen=True)

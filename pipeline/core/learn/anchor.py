@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from pipeline.core.geometry import Box
 from pipeline.core.learn.estimate import median_gradient_magnitude
 
 SEARCH_SIDE = 384  # px: windows are compared at most this long a side (the estimate is full size)
@@ -77,22 +78,23 @@ def window_size(sizes: Sequence[tuple[int, int]], scales: Sequence[float]) -> tu
     return max(1, int(height)), max(1, int(width))
 
 
-def window_box(
+def window_corner(
     size: tuple[int, int], anchor: Anchor, scale: float, window: tuple[int, int]
-) -> tuple[float, float, float, float]:
-    """The window on one photo, in its own pixels: (left, top, right, bottom), fractional."""
+) -> tuple[float, float]:
+    """The window's top-left corner (top, left) on one photo, in its own pixels, fractional."""
     height, width = size
     box_h, box_w = window[0] * scale, window[1] * scale
     top = {Anchor.TOP_LEFT: 0.0, Anchor.TOP_RIGHT: 0.0, Anchor.CENTRE: (height - box_h) / 2}.get(
         anchor, height - box_h)
     left = {Anchor.TOP_LEFT: 0.0, Anchor.BOTTOM_LEFT: 0.0, Anchor.CENTRE: (width - box_w) / 2}.get(
         anchor, width - box_w)
-    return left, top, left + box_w, top + box_h
+    return top, left
 
 
 def cut(image: np.ndarray, box: tuple[float, float, float, float], size: tuple[int, int]
         ) -> np.ndarray:
-    """image (C, H, W) -> (C, *size): the box resampled (bicubic, antialiased when shrinking)."""
+    """image (C, H, W) -> (C, *size): the box resampled (bicubic, antialiased when shrinking);
+    `box` is fractional, in Pillow's order (left, top, right, bottom)."""
     height, width = size
     return np.stack([
         np.asarray(Image.fromarray(np.ascontiguousarray(channel, np.float32), "F").resize(
@@ -101,27 +103,17 @@ def cut(image: np.ndarray, box: tuple[float, float, float, float], size: tuple[i
     ]).clip(0, 1)
 
 
-@dataclass(frozen=True)
-class Region:
-    """Part of the window, in frame pixels."""
-
-    top: int
-    left: int
-    height: int
-    width: int
-
-
 def aligned_windows(
     images: Sequence[np.ndarray], alignment: Alignment, shrink: float = 1.0,
-    region: Region | None = None,
+    region: Box | None = None,
 ) -> np.ndarray:
-    """(N, C, h, w): each photo's window at the anchor (or `region` of it), in frame pixels
-    times `shrink`."""
-    region = region or Region(0, 0, *alignment.window)
+    """(N, C, h, w): each photo's window at the anchor (or `region` of it, a box in frame
+    pixels), in frame pixels times `shrink`."""
+    region = region or Box.whole(alignment.window)
     size = (max(1, round(region.height * shrink)), max(1, round(region.width * shrink)))
     cuts = []
     for image, scale in zip(images, alignment.scales, strict=True):
-        left, top, _, _ = window_box(image.shape[1:], alignment.anchor, scale, alignment.window)
+        top, left = window_corner(image.shape[1:], alignment.anchor, scale, alignment.window)
         left, top = left + region.left * scale, top + region.top * scale
         box = (left, top, left + region.width * scale, top + region.height * scale)
         cuts.append(cut(image, box, size))

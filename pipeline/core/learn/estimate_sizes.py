@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from pipeline.core.learn.anchor import SEARCH_SIDE, Alignment, Region, align, aligned_windows
+from pipeline.core.geometry import Box, box_around
+from pipeline.core.learn.anchor import SEARCH_SIDE, Alignment, align, aligned_windows
 from pipeline.core.learn.estimate import MIN_IMAGES, footprint, one_colour_mark
 from pipeline.core.learn.joint_matte import refine_matte
-from pipeline.core.mark.blend import Mark, box_around
+from pipeline.core.mark.blend import Mark
 from pipeline.errors import InputError
 from pipeline.picture import Picture
 
@@ -98,14 +99,14 @@ def estimate_anchored(images: Sequence[np.ndarray]) -> Estimate:
     return Estimate(boxed(mark), alignment)
 
 
-def _region(coarse: np.ndarray, shrink: float, window: tuple[int, int]) -> Region:
+def _region(coarse: np.ndarray, shrink: float, window: tuple[int, int]) -> Box:
     rows, cols = np.nonzero(coarse.any(axis=1))[0], np.nonzero(coarse.any(axis=0))[0]
     margin = REGION_MARGIN + int(np.ceil(2 / shrink))
     top = max(0, int(rows[0] / shrink) - margin)
     left = max(0, int(cols[0] / shrink) - margin)
     bottom = min(window[0], int(np.ceil((rows[-1] + 1) / shrink)) + margin)
     right = min(window[1], int(np.ceil((cols[-1] + 1) / shrink)) + margin)
-    return Region(top, left, bottom - top, right - left)
+    return Box(top, bottom, left, right)
 
 
 def without_specks(mark: Mark) -> Mark:
@@ -127,7 +128,5 @@ def boxed(mark: Mark) -> Mark:
     mark = without_specks(mark)
     box = box_around(mark.alpha > 0, 0)
     pad = ((BOX_MARGIN, BOX_MARGIN), (BOX_MARGIN, BOX_MARGIN))
-    return Mark(
-        alpha=np.pad(mark.alpha[box], pad),
-        colour=np.pad(mark.colour[(slice(None), *box)], ((0, 0), *pad)),
-    )
+    return Mark(alpha=np.pad(box.cut(mark.alpha), pad),
+                colour=np.pad(box.cut(mark.colour), ((0, 0), *pad)))

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from pipeline.core.mark.blend import VISIBLE, Mark, box_around
+from pipeline.core.geometry import box_around
+from pipeline.core.mark.blend import VISIBLE, Mark
 
 STEPS = 300
 LEARNING_RATE = 0.05
@@ -53,13 +54,13 @@ def refine_matte(images: np.ndarray, mark: Mark) -> Mark:
     confident = mark.alpha >= CONFIDENT * mark.alpha.max()
     free = ndimage.binary_dilation(confident, iterations=GROW)
     box = box_around(free, 3)
-    if len(images) * free[box].size > MAX_VALUES:
+    if len(images) * box.cut(free).size > MAX_VALUES:
         return mark
-    window = images[(slice(None), slice(None), *box)]
+    window = box.cut(images)
     observed = torch.from_numpy(np.ascontiguousarray(window, np.float32))
     paint = torch.from_numpy(colour.astype(np.float32)).view(1, -1, 1, 1)
-    allowed = torch.from_numpy(free[box])
-    start = torch.from_numpy(mark.alpha[box] / MAX_OPACITY).clamp(1e-3, 0.999)
+    allowed = torch.from_numpy(box.cut(free))
+    start = torch.from_numpy(box.cut(mark.alpha) / MAX_OPACITY).clamp(1e-3, 0.999)
     logits = torch.logit(start).requires_grad_(True)
     optimiser = torch.optim.Adam([logits], lr=LEARNING_RATE)
 
@@ -73,7 +74,7 @@ def refine_matte(images: np.ndarray, mark: Mark) -> Mark:
         loss.backward()
         optimiser.step()
     alpha = np.zeros_like(mark.alpha)
-    alpha[box] = opacity().detach().numpy()
+    alpha[box.slices] = opacity().detach().numpy()
     alpha[alpha < VISIBLE] = 0
     painted = np.broadcast_to(colour[:, None, None], mark.colour.shape) * (alpha > 0)
     return Mark(alpha=alpha.astype(np.float32), colour=painted.astype(np.float32))

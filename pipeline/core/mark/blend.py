@@ -18,6 +18,7 @@ from scipy import ndimage
 
 from pipeline.core.dip.fit import Blend
 from pipeline.core.fill.restore import Evidence, Observers, check_hole, fill, quantize
+from pipeline.core.geometry import Box, box_around
 from pipeline.picture import Picture
 from pipeline.settings import DipSettings, RunOptions
 
@@ -52,6 +53,10 @@ class Mark:
             alpha=np.clip(resize(self.alpha), 0, 1),
             colour=np.clip(np.stack([resize(c) for c in self.colour]), 0, 1),
         )
+
+    def cut(self, box: Box) -> Mark:
+        """The part of the mark inside `box` (views of its arrays)."""
+        return Mark(alpha=box.cut(self.alpha), colour=box.cut(self.colour))
 
 
 def raw_inverse(image: np.ndarray, mark: Mark) -> np.ndarray:
@@ -155,14 +160,6 @@ def needs_fit(image: np.ndarray, mark: Mark, lossy: bool,
     return trusted, fit
 
 
-def box_around(footprint: np.ndarray, margin: int) -> tuple[slice, slice]:
-    """The bounding box of `footprint` (bool H x W, not empty) grown by `margin`, in the image."""
-    rows, cols = np.nonzero(footprint.any(axis=1))[0], np.nonzero(footprint.any(axis=0))[0]
-    height, width = footprint.shape
-    return (slice(max(0, rows[0] - margin), min(height, rows[-1] + 1 + margin)),
-            slice(max(0, cols[0] - margin), min(width, cols[-1] + 1 + margin)))
-
-
 def recover(
     picture: Picture,
     mark: Mark,
@@ -176,8 +173,8 @@ def recover(
     footprint = mark.alpha > VISIBLE
     check_hole(footprint, picture.source)
     box = box_around(footprint, WINDOW_MARGIN)
-    local = Mark(alpha=mark.alpha[box], colour=mark.colour[(slice(None), *box)])
-    image = picture.pixels[box].astype(np.float32).transpose(2, 0, 1) / picture.max_value
+    local = mark.cut(box)
+    image = picture.pixels[box.slices].astype(np.float32).transpose(2, 0, 1) / picture.max_value
     raw = raw_inverse(image, local)
     trusted, fit = needs_fit(image, local, picture.lossy, raw)
     values = raw
@@ -185,7 +182,7 @@ def recover(
         values = np.where(fit, _fit(picture, mark, box, trusted, fit, settings, runtime,
                                     observers), values)
     pixels = picture.pixels.copy()
-    inside, where = pixels[box], footprint[box]
+    inside, where = pixels[box.slices], box.cut(footprint)
     inside[where] = quantize(values[:, where, None], pixels.dtype)[:, 0]  # footprint pixels only
     return Recovery(picture.with_pixels(pixels), int(fit.sum()))
 
@@ -193,7 +190,7 @@ def recover(
 def _fit(
     picture: Picture,
     mark: Mark,
-    box: tuple[slice, slice],
+    box: Box,
     trusted: np.ndarray,
     fit: np.ndarray,
     settings: DipSettings,
@@ -205,12 +202,12 @@ def _fit(
     so snapshots and checkpoints see the whole picture."""
     footprint = mark.alpha > VISIBLE
     hole = np.zeros(picture.size, dtype=bool)
-    hole[box] = fit
+    hole[box.slices] = fit
     untrusted = footprint.copy()
-    untrusted[box] &= ~trusted
+    untrusted[box.slices] &= ~trusted
     weight = np.where(untrusted, 0.0, 1.0).astype(np.float32)
     evidence = Evidence(weight=weight, blend=Blend(alpha=mark.alpha[None], colour=mark.colour))
-    network = fill(picture, hole, settings, evidence, runtime, observers)[(slice(None), *box)]
-    local = Mark(alpha=mark.alpha[box], colour=mark.colour[(slice(None), *box)])
-    image = picture.pixels[box].astype(np.float32).transpose(2, 0, 1) / picture.max_value
+    network = box.cut(fill(picture, hole, settings, evidence, runtime, observers))
+    local = mark.cut(box)
+    image = picture.pixels[box.slices].astype(np.float32).transpose(2, 0, 1) / picture.max_value
     return combine(image, network, local, trusted & fit, picture.lossy)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from pipeline.core.geometry import box_around
+
 EDGE_MARGIN = 4  # px around the footprint where the edges are compared
 FOOTPRINT_ALPHA = 0.02  # a matte pixel at least this opaque is part of the mark
 
@@ -35,8 +37,7 @@ def mark_left(image: np.ndarray, alpha: np.ndarray) -> float:
     if not footprint.any():
         return 0.0
     near = dilate(footprint, EDGE_MARGIN)
-    rows, cols = np.nonzero(dilate(footprint, EDGE_MARGIN + 3))  # edges at a crop's border lie
-    box = slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1)
-    grey = image[(slice(None), *box)].mean(axis=0).astype(np.float32)
-    mark = edge_strength(alpha[box].astype(np.float32))
-    return correlation(edge_strength(grey)[near[box]], mark[near[box]])
+    box = box_around(dilate(footprint, EDGE_MARGIN + 3), 0)  # edges at a crop's border lie
+    grey = box.cut(image).mean(axis=0).astype(np.float32)
+    mark = edge_strength(box.cut(alpha).astype(np.float32))
+    return correlation(edge_strength(grey)[box.cut(near)], mark[box.cut(near)])

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from pipeline.core.geometry import Box, overlap
 from pipeline.core.mark.blend import Mark
 from pipeline.core.mark.edges import edges, mark_signature, near_edges, shrink
 from pipeline.core.mark.verify import Verdict, verify
@@ -150,12 +151,12 @@ def _search(mark: Mark, image_edges: np.ndarray, scales: np.ndarray) -> list[Can
     return distinct
 
 
-def _window_edges(grey: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
-    """The edge map of grey[y0:y1, x0:x1], computed with a pixel of the photo around it (the
+def _window_edges(grey: np.ndarray, window: Box) -> np.ndarray:
+    """The edge map of `window` of grey, computed with a pixel of the photo around it (the
     same values as the whole photo's edge map there)."""
-    top, left = max(0, y0 - 1), max(0, x0 - 1)
-    ring = edges(grey[top : y1 + 1, left : x1 + 1])[y0 - top :, x0 - left :]
-    return np.ascontiguousarray(ring[: y1 - y0, : x1 - x0])
+    ring = window.grown(1, grey.shape)
+    around = edges(ring.cut(grey))[window.top - ring.top :, window.left - ring.left :]
+    return np.ascontiguousarray(around[: window.height, : window.width])
 
 
 def _refine(mark: Mark, grey: np.ndarray, candidate: Candidate, step: float) -> Candidate:
@@ -171,20 +172,18 @@ def _refine(mark: Mark, grey: np.ndarray, candidate: Candidate, step: float) -> 
 def _refine_once(
     mark: Mark, grey: np.ndarray, candidate: Candidate, spread: float, margin: int
 ) -> Candidate:
-    height, width = grey.shape
     best = replace(candidate, score=-1.0, level=0)
     for scale in candidate.scale * np.geomspace(1 / spread, spread, 5):
         signature = mark_signature(mark.scaled(float(scale)))
-        y0, x0 = max(0, candidate.top - margin), max(0, candidate.left - margin)
-        y1 = min(height, candidate.top + signature.shape[0] + margin)
-        x1 = min(width, candidate.left + signature.shape[1] + margin)
-        window = _window_edges(grey, y0, y1, x0, x1)
+        box = Box.at(candidate.top, candidate.left, signature.shape).grown(margin, grey.shape)
+        window = _window_edges(grey, box)
         if signature.shape[0] > window.shape[0] or signature.shape[1] > window.shape[1]:
             continue
         scores = _correlate(window, signature)
         _, score, _, (left, top) = cv2.minMaxLoc(scores)
         if score > best.score:
-            best = Candidate(float(score), y0 + int(top), x0 + int(left), float(scale), 0)
+            best = Candidate(float(score), box.top + int(top), box.left + int(left),
+                             float(scale), 0)
     return best
 
 
@@ -219,14 +218,9 @@ def _check(mark: Mark, found: Placement, image: np.ndarray, lossy: bool) -> tupl
     """The blend model's verdict and the confidence, on a window around the placed mark."""
     scaled = mark.scaled(found.scale)
     margin = max(16, max(scaled.size) // 2)
-    height, width = image.shape[1:]
-    y0, x0 = max(0, found.top - margin), max(0, found.left - margin)
-    y1 = min(height, found.top + scaled.size[0] + margin)
-    x1 = min(width, found.left + scaled.size[1] + margin)
-    local = replace(found, top=found.top - y0, left=found.left - x0, scale=1.0)
-    placed = place(scaled, local, (y1 - y0, x1 - x0))
-    window = image[:, y0:y1, x0:x1]
-    verdict = verify(placed, window, lossy)
+    box = Box.at(found.top, found.left, scaled.size).grown(margin, image.shape[1:])
+    local = replace(found, top=found.top - box.top, left=found.left - box.left, scale=1.0)
+    verdict = verify(place(scaled, local, box.size), box.cut(image), lossy)
     return verdict, verdict.before
 
 
@@ -238,21 +232,9 @@ def place(mark: Mark, placement: Placement, size: tuple[int, int]) -> Mark:
     alpha = np.zeros(size, np.float32)
     colour = np.zeros((scaled.colour.shape[0], height, width), np.float32)
     canvas, inside = overlap(placement.top, placement.left, scaled.size, size)
-    alpha[canvas] = scaled.alpha[inside]
-    colour[(slice(None), *canvas)] = scaled.colour[(slice(None), *inside)]
+    alpha[canvas.slices] = inside.cut(scaled.alpha)
+    colour[:, canvas.rows, canvas.cols] = inside.cut(scaled.colour)
     return Mark(alpha=alpha, colour=colour)
-
-
-Box = tuple[slice, slice]
-
-
-def overlap(top: int, left: int, box: tuple[int, int], size: tuple[int, int]) -> tuple[Box, Box]:
-    """Where a box of `box` (H, W) at (top, left) meets a canvas of `size`: the canvas's
-    slices and the box's own (empty when they do not meet)."""
-    y0, x0 = max(0, top), max(0, left)
-    y1, x1 = max(y0, min(size[0], top + box[0])), max(x0, min(size[1], left + box[1]))
-    return ((slice(y0, y1), slice(x0, x1)),
-            (slice(y0 - top, y1 - top), slice(x0 - left, x1 - left)))
 
 
 def threshold(mark: Mark, size: tuple[int, int]) -> float:

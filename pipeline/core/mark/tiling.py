@@ -14,14 +14,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from pipeline.core.geometry import Box, overlap
 from pipeline.core.mark.blend import VISIBLE, Mark, closed_form
 from pipeline.core.mark.edges import edges, mark_signature
-from pipeline.core.mark.placement import (
-    MIN_CONFIDENCE,
-    MIN_CONFIDENCE_IN_PLACE,
-    Placement,
-    overlap,
-)
+from pipeline.core.mark.placement import MIN_CONFIDENCE, MIN_CONFIDENCE_IN_PLACE, Placement
 from pipeline.core.mark.tiling_grid import Grid, fit_grid
 from pipeline.core.mark.tiling_scores import TileScores
 from pipeline.core.mark.verify import verify
@@ -54,25 +50,25 @@ class Tiling:
 
     def mark(self, size: tuple[int, int]) -> Mark:
         """One full-size mark covering every confirmed copy."""
-        return _union(self.tile, self.copies, (0, 0), size)
+        return _union(self.tile, self.copies, Box.whole(size))
 
     def placement(self, first: Placement) -> Placement:
         return replace(first, copies=len(self.copies), unconfirmed=self.unconfirmed)
 
 
-def _union(tile: Mark, copies: tuple[Copy, ...] | list[Copy], corner: tuple[int, int],
-           size: tuple[int, int]) -> Mark:
-    """The copies pasted on a canvas of `size` whose top-left is `corner` in the photo; where
-    copies overlap (a sheet's do) the more opaque one is kept (a tile's transparent margin
-    must not erase its neighbour)."""
-    alpha = np.zeros(size, np.float32)
-    colour = np.zeros((tile.colour.shape[0], *size), np.float32)
+def _union(tile: Mark, copies: tuple[Copy, ...] | list[Copy], frame: Box) -> Mark:
+    """The copies pasted on a canvas that is `frame` of the photo; where copies overlap (a
+    sheet's do) the more opaque one is kept (a tile's transparent margin must not erase its
+    neighbour)."""
+    alpha = np.zeros(frame.size, np.float32)
+    colour = np.zeros((tile.colour.shape[0], *frame.size), np.float32)
     for copy in copies:
-        canvas, inside = overlap(copy.top - corner[0], copy.left - corner[1], tile.size, size)
-        more = tile.alpha[inside] > alpha[canvas]
-        alpha[canvas] = np.where(more, tile.alpha[inside], alpha[canvas])
-        colour[(slice(None), *canvas)] = np.where(more, tile.colour[(slice(None), *inside)],
-                                                  colour[(slice(None), *canvas)])
+        canvas, inside = overlap(copy.top - frame.top, copy.left - frame.left, tile.size,
+                                 frame.size)
+        more = inside.cut(tile.alpha) > canvas.cut(alpha)
+        alpha[canvas.slices] = np.where(more, inside.cut(tile.alpha), canvas.cut(alpha))
+        colour[:, canvas.rows, canvas.cols] = np.where(more, inside.cut(tile.colour),
+                                                       canvas.cut(colour))
     return Mark(alpha=alpha, colour=colour)
 
 
@@ -95,16 +91,13 @@ def _proposals(scores: TileScores, first: Copy) -> tuple[list[Copy], Grid | None
     return taken, grid
 
 
-def _window(tile: Mark, copy: Copy, size: tuple[int, int]) -> tuple[int, int, int, int]:
-    """(y0, y1, x0, x1): the copy's box and a margin around it, inside the photo."""
-    return (max(0, copy.top - MARGIN), min(size[0], copy.top + tile.size[0] + MARGIN),
-            max(0, copy.left - MARGIN), min(size[1], copy.left + tile.size[1] + MARGIN))
+def _box(tile: Mark, copy: Copy) -> Box:
+    return Box.at(copy.top, copy.left, tile.size)
 
 
-def _meets(tile: Mark, copy: Copy, window: tuple[int, int, int, int]) -> bool:
-    y0, y1, x0, x1 = window
-    return (copy.top < y1 and copy.top + tile.size[0] > y0 and copy.left < x1
-            and copy.left + tile.size[1] > x0)
+def _window(tile: Mark, copy: Copy, size: tuple[int, int]) -> Box:
+    """The copy's box and a margin around it, inside the photo."""
+    return _box(tile, copy).grown(MARGIN, size)
 
 
 @dataclass(frozen=True)
@@ -120,16 +113,16 @@ def _checked(tile: Mark, copy: Copy, others: list[Copy], image: np.ndarray,
              lossy: bool) -> CopyCheck:
     """The check of one copy on its own pixels: a window around it, where the other copies are
     inverted first outside the copy's box."""
-    y0, y1, x0, x1 = _window(tile, copy, image.shape[1:])
-    window = image[:, y0:y1, x0:x1]
-    near = [o for o in others if o != copy and _meets(tile, o, (y0, y1, x0, x1))]
-    own = _union(tile, [copy], (y0, x0), (y1 - y0, x1 - x0))
+    frame = _window(tile, copy, image.shape[1:])
+    window = frame.cut(image)
+    near = [o for o in others if o != copy and _box(tile, o).meets(frame)]
+    own = _union(tile, [copy], frame)
     if (own.alpha > VISIBLE).sum() < MIN_SHOWN:
         return CopyCheck(False, False)
     if near:
-        around = _union(tile, near, (y0, x0), (y1 - y0, x1 - x0))
-        box, _ = overlap(copy.top - y0, copy.left - x0, tile.size, own.size)
-        around.alpha[box] = 0
+        around = _union(tile, near, frame)
+        box, _ = overlap(copy.top - frame.top, copy.left - frame.left, tile.size, own.size)
+        around.alpha[box.slices] = 0
         window = closed_form(window, around)
     verdict = verify(own, window, lossy)
     strict = verdict.problem is None and verdict.before >= MIN_CONFIDENCE
@@ -156,7 +149,7 @@ def _check_all(tile: Mark, start: Copy, proposed: list[Copy], image: np.ndarray,
     confirmed = [start, *(c for c in proposed if kept[c])]
     for copy in proposed:
         window = _window(tile, copy, image.shape[1:])
-        if any(o != copy and _meets(tile, o, window) for o in refused):
+        if any(o != copy and _box(tile, o).meets(window) for o in refused):
             kept[copy] = passes(_checked(tile, copy, confirmed, image, lossy))
     return [c for c in proposed if kept[c]]
 

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+from pipeline.core.geometry import Box
 from pipeline.core.mark.edges import near_edges, shrink
 from pipeline.core.mark.placement import SEARCH_SIDE, VARIANCE_FLOOR
 
@@ -96,15 +97,12 @@ class TileScores:
         the whole photo's scores, or on a window holding every such copy's part in the photo."""
         if self.level == 0:
             return _best_in(self.scores, top, left, reach, self.box)
-        height, width = self.photo.shape
-        y0, x0 = max(0, top - reach), max(0, left - reach)
-        y1 = min(height, top + self.box[0] + reach)
-        x1 = min(width, left + self.box[1] + reach)
-        if y1 <= y0 or x1 <= x0:
+        window = Box.at(top, left, self.box).grown(reach, self.photo.shape)
+        if window.height <= 0 or window.width <= 0:
             return Hit(-1.0, top, left)
-        scores = correlation(self.photo[y0:y1, x0:x1], self.signature, self.spread)
-        found = _best_in(scores, top - y0, left - x0, reach, self.box)
-        return Hit(found.score, found.top + y0, found.left + x0)
+        scores = correlation(window.cut(self.photo), self.signature, self.spread)
+        found = _best_in(scores, top - window.top, left - window.left, reach, self.box)
+        return Hit(found.score, found.top + window.top, found.left + window.left)
 
     def peaks(self, share: float, least: float, first: tuple[int, int]) -> list[Hit]:
         """Copies scoring at least `share` of the copy at `first` (and at least `least`),

@@ -12,7 +12,8 @@ import numpy as np
 from scipy import ndimage
 
 from pipeline.core.fill.restore import Observers, restore
-from pipeline.core.mark.blend import VISIBLE, Mark, box_around, closed_form, recover
+from pipeline.core.geometry import box_around
+from pipeline.core.mark.blend import VISIBLE, Mark, closed_form, recover
 from pipeline.core.mark.leftover import mark_left
 from pipeline.core.separate.separate import separate
 from pipeline.picture import Picture
@@ -78,9 +79,9 @@ def _plan(image: np.ndarray, hole: np.ndarray) -> _Plan:
 def _gone(image: np.ndarray, mark: Mark) -> bool:
     """Does un-blending `mark` take its edges away? (Checked on the mark's box.)"""
     box = box_around(mark.alpha > VISIBLE, CHECK_MARGIN)
-    local = Mark(mark.alpha[box], mark.colour[(slice(None), *box)])
-    before = mark_left(image[(slice(None), *box)], local.alpha)
-    after = mark_left(closed_form(image[(slice(None), *box)], local), local.alpha)
+    local = mark.cut(box)
+    before = mark_left(box.cut(image), local.alpha)
+    after = mark_left(closed_form(box.cut(image), local), local.alpha)
     return after <= MARK_LEFT and before - after >= MIN_DROP
 
 

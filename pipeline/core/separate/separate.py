@@ -22,7 +22,8 @@ import numpy as np
 from scipy import ndimage
 
 from pipeline.core.fill.mask_fill import classic_fill
-from pipeline.core.mark.blend import OPAQUE, VISIBLE, Mark, box_around
+from pipeline.core.geometry import box_around
+from pipeline.core.mark.blend import OPAQUE, VISIBLE, Mark
 from pipeline.core.separate.boundary_fit import edge_pairs, fit_blend
 from pipeline.core.separate.coverage import Cover, mark_cover
 
@@ -165,7 +166,7 @@ def separate(image: np.ndarray, hole: np.ndarray) -> Separation:
     if not hole.any() or hole.all():
         return empty
     box = box_around(hole, MARGIN)
-    local, inside = image[(slice(None), *box)].astype(np.float32), hole[box]
+    local, inside = box.cut(image).astype(np.float32), box.cut(hole)
     under = classic_fill(local, inside)
     colour = estimate_colour(local, under, inside)
     contrast = np.sqrt(((colour[:, None, None] - under) ** 2).sum(axis=0))
@@ -178,11 +179,11 @@ def separate(image: np.ndarray, hole: np.ndarray) -> Separation:
     else:
         model = best_model(local, inside, opacity, colour[:, None, None])
         opacity, colour = model.opacity, model.colour.ravel()
-        alpha[box] = matte(local, inside, model.cover.marked, opacity, model.colour)
+        alpha[box.slices] = matte(local, inside, model.cover.marked, opacity, model.colour)
     footprint = alpha > VISIBLE
     mean = float(alpha[footprint].mean()) if footprint.any() else 0.0
     paint = np.broadcast_to(colour[:, None, None], image.shape).astype(np.float32)
-    gain = _gain(local, under, alpha[box], colour[:, None, None])
+    gain = _gain(local, under, box.cut(alpha), colour[:, None, None])
     return Separation(Mark(alpha, np.ascontiguousarray(paint)), mean,
                       float(footprint.sum() / hole.sum()), gain)
 
