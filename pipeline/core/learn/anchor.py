@@ -22,7 +22,7 @@ from scipy import ndimage
 from pipeline.core.geometry import Box
 from pipeline.core.learn.estimate import median_gradient_magnitude
 
-SEARCH_SIDE = 384  # px: windows are compared at most this long a side (the estimate is full size)
+COMPARE_SIDE = 384  # px: windows are compared at most this long a side (the estimate is full size)
 ENERGY_FLOOR = 1e-4  # per pixel: flat windows (sky) do not score by chance
 
 
@@ -149,7 +149,7 @@ def align(images: Sequence[np.ndarray]) -> Alignment:
     sizes = [image.shape[1:] for image in images]
     scored = []
     for hypothesis in hypotheses(sizes):
-        shrink = min(1.0, SEARCH_SIDE / max(hypothesis.window))
+        shrink = min(1.0, COMPARE_SIDE / max(hypothesis.window))
         windows = aligned_windows(images, hypothesis, shrink)
         scored.append(replace(hypothesis, evidence=evidence(windows)))
     return max(scored, key=lambda a: a.evidence)

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from pipeline.core.geometry import Box, box_around
-from pipeline.core.learn.anchor import SEARCH_SIDE, Alignment, align, aligned_windows
+from pipeline.core.learn.anchor import COMPARE_SIDE, Alignment, align, aligned_windows
 from pipeline.core.learn.estimate import MIN_IMAGES, footprint, one_colour_mark
 from pipeline.core.learn.joint_matte import refine_matte
 from pipeline.core.mark.blend import Mark
@@ -87,7 +87,7 @@ def estimate_anchored(images: Sequence[np.ndarray]) -> Estimate:
     """Photos of several sizes: the best anchor and scale rule, the mark's region found on
     small windows, then estimated at full size on that region alone."""
     alignment = align(images)
-    shrink = min(1.0, SEARCH_SIDE / max(alignment.window))
+    shrink = min(1.0, COMPARE_SIDE / max(alignment.window))
     coarse = footprint(aligned_windows(images, alignment, shrink))
     if not coarse.any():
         raise InputError("no common watermark found across the images")

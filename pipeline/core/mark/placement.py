@@ -18,7 +18,7 @@ import numpy as np
 from pipeline.core.geometry import Box, overlap
 from pipeline.core.mark.blend import Mark
 from pipeline.core.mark.edges import edges, mark_signature, near_edges, shrink
-from pipeline.core.mark.verify import Verdict, verify
+from pipeline.core.mark.verify import PlacementCheck, verify
 
 # Marked images scored 0.33-0.96 in place; unmarked ones <= 0.05 in place, but up to 0.25 at
 # the best of a search over positions and scales (a searched f16 logo scored 0.33).
@@ -26,7 +26,7 @@ MIN_CONFIDENCE_IN_PLACE = 0.2
 MIN_CONFIDENCE = 0.28
 SEARCH_SCALES = 15  # geometric steps over the scale range (about 10% apart for 0.5x-2x)
 MIN_SIDE = 4  # px: the scaled mark's short side on the level it is searched at
-SEARCH_SIDE = 512  # px: the coarsest level searched keeps at least this long a side
+COARSEST_SIDE = 512  # px: the coarsest level searched keeps at least this long a side
 VARIANCE_FLOOR = 0.1  # share of the photo's edge variance a window is assumed to have at least
 PEAKS_PER_SCALE = 3
 CANDIDATES = 6  # peaks refined at full resolution and checked, best first
@@ -124,7 +124,7 @@ class Candidate:
 
 def _search(mark: Mark, image_edges: np.ndarray, scales: np.ndarray) -> list[Candidate]:
     """Coarse: every scale on its own pyramid level; the best peaks over all scales."""
-    top_level = max(0, math.floor(math.log2(max(image_edges.shape) / SEARCH_SIDE)))
+    top_level = max(0, math.floor(math.log2(max(image_edges.shape) / COARSEST_SIDE)))
     levels: dict[int, np.ndarray] = {}
     found: list[Candidate] = []
     for scale in scales:
@@ -195,8 +195,8 @@ def locate(
     A mark of the image's own size is only checked in place."""
     size = image.shape[1:]
     if mark.size == size:
-        verdict = verify(mark, image, lossy)
-        return Placement(0, 0, 1.0, verdict.before, verdict.problem)
+        check = verify(mark, image, lossy)
+        return Placement(0, 0, 1.0, check.before, check.problem)
     grey = np.ascontiguousarray(image.mean(axis=0), dtype=np.float32)
     grid = np.geomspace(scales[0], scales[1], SEARCH_SCALES)
     step = float(grid[1] / grid[0])
@@ -206,22 +206,21 @@ def locate(
     placements = []
     for candidate in sorted(candidates, key=lambda c: -c.score):
         found = Placement(candidate.top, candidate.left, candidate.scale, 0.0)
-        verdict, score = _check(mark, found, image, lossy)
-        placement = replace(found, confidence=score, problem=verdict.problem)
-        if verdict.problem is None:
+        check = _check(mark, found, image, lossy)
+        placement = replace(found, confidence=check.before, problem=check.problem)
+        if check.problem is None:
             return placement
         placements.append(placement)
     return placements[0]
 
 
-def _check(mark: Mark, found: Placement, image: np.ndarray, lossy: bool) -> tuple[Verdict, float]:
-    """The blend model's verdict and the confidence, on a window around the placed mark."""
+def _check(mark: Mark, found: Placement, image: np.ndarray, lossy: bool) -> PlacementCheck:
+    """The blend model's check on a window around the placed mark."""
     scaled = mark.scaled(found.scale)
     margin = max(16, max(scaled.size) // 2)
     box = Box.at(found.top, found.left, scaled.size).grown(margin, image.shape[1:])
     local = replace(found, top=found.top - box.top, left=found.left - box.left, scale=1.0)
-    verdict = verify(place(scaled, local, box.size), box.cut(image), lossy)
-    return verdict, verdict.before
+    return verify(place(scaled, local, box.size), box.cut(image), lossy)
 
 
 def place(mark: Mark, placement: Placement, size: tuple[int, int]) -> Mark:

@@ -102,7 +102,7 @@ def _window(tile: Mark, copy: Copy, size: tuple[int, int]) -> Box:
 
 @dataclass(frozen=True)
 class CopyCheck:
-    """The blend model's verdict on one copy: by the usual test (`strict`), and by the looser
+    """The blend model's check of one copy: by the usual test (`strict`), and by the looser
     one a grid position earns (`on_grid`: the edges must fall all the same)."""
 
     strict: bool
@@ -124,10 +124,10 @@ def _checked(tile: Mark, copy: Copy, others: list[Copy], image: np.ndarray,
         box, _ = overlap(copy.top - frame.top, copy.left - frame.left, tile.size, own.size)
         around.alpha[box.slices] = 0
         window = closed_form(window, around)
-    verdict = verify(own, window, lossy)
-    strict = verdict.problem is None and verdict.before >= MIN_CONFIDENCE
-    confident = verdict.problem is None and verdict.before >= MIN_CONFIDENCE_IN_PLACE
-    on_grid = copy.on_grid and (confident or verdict.problem_on_grid is None)
+    check = verify(own, window, lossy)
+    strict = check.problem is None and check.before >= MIN_CONFIDENCE
+    confident = check.problem is None and check.before >= MIN_CONFIDENCE_IN_PLACE
+    on_grid = copy.on_grid and (confident or check.problem_on_grid is None)
     return CopyCheck(strict, on_grid)
 
 

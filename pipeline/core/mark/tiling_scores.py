@@ -16,7 +16,7 @@ from scipy import ndimage
 
 from pipeline.core.geometry import Box
 from pipeline.core.mark.edges import near_edges, shrink
-from pipeline.core.mark.placement import SEARCH_SIDE, VARIANCE_FLOOR
+from pipeline.core.mark.placement import COARSEST_SIDE, VARIANCE_FLOOR
 
 MIN_OVERLAP = 0.3  # share of the tile's outline in the photo for a position to be scored
 MIN_SIDE = 8  # px: the tile's short side on the level the whole photo is scored on
@@ -83,7 +83,7 @@ class TileScores:
     @classmethod
     def of(cls, photo: np.ndarray, signature: np.ndarray) -> TileScores:
         level = max(0, min(math.floor(math.log2(max(min(signature.shape), 1) / MIN_SIDE)),
-                           math.floor(math.log2(max(max(photo.shape) / SEARCH_SIDE, 1)))))
+                           math.floor(math.log2(max(max(photo.shape) / COARSEST_SIDE, 1)))))
         spread = float(photo.var())
         scores = correlation(shrink(photo, level), shrink(signature, level), spread)
         return cls(photo, signature, spread, level, scores)

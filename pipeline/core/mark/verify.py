@@ -50,7 +50,7 @@ def outline_visibility(signature: np.ndarray, outline: np.ndarray, image: np.nda
 
 
 @dataclass(frozen=True)
-class Verdict:
+class PlacementCheck:
     """The blend model's evidence for a placed mark."""
 
     before: float  # outline visibility as observed (the placement's confidence)
@@ -94,18 +94,18 @@ class Verdict:
         return None
 
 
-def verify(mark: Mark, image: np.ndarray, lossy: bool) -> Verdict:
+def verify(mark: Mark, image: np.ndarray, lossy: bool) -> PlacementCheck:
     """Check a mark placed on `image` (same size; a window around the mark will do)."""
     footprint = mark.alpha > VISIBLE
     signature = mark_signature(mark)
     outline = near_edges(signature)
     if not footprint.any() or not outline.any():
-        return Verdict(0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+        return PlacementCheck(0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
     inverse = closed_form(image, mark)
     observed = edges(image.mean(axis=0))
     away = ~ndimage.binary_dilation(footprint | outline, iterations=3)
     tolerance = TOLERANCE_LOSSY if lossy else TOLERANCE_LOSSLESS
-    return Verdict(
+    return PlacementCheck(
         before=outline_visibility(signature, outline, image),
         after=outline_visibility(signature, outline, inverse),
         energy_before=float(observed[outline].mean()),
