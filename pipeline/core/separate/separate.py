@@ -23,7 +23,7 @@ from scipy import ndimage
 
 from pipeline.core.fill.mask_fill import classic_fill
 from pipeline.core.geometry import box_around
-from pipeline.core.mark.blend import OPAQUE, VISIBLE, Mark
+from pipeline.core.mark.blend import VISIBLE, Mark, closed_form
 from pipeline.core.separate.boundary_fit import edge_pairs, fit_blend
 from pipeline.core.separate.coverage import Cover, mark_cover
 
@@ -71,9 +71,9 @@ def least_squares_alpha(image: np.ndarray, under: np.ndarray, colour: np.ndarray
     return np.clip(alpha, 0, 1).astype(np.float32)
 
 
-def unblend(image: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> np.ndarray:
-    alpha = np.minimum(alpha, OPAQUE)[None]
-    return np.clip((image - alpha * colour) / (1 - alpha), 0, 1)
+def one_colour(alpha: np.ndarray, colour: np.ndarray) -> Mark:
+    """A mark of one colour (C, 1, 1) painted with the matte `alpha` (H, W)."""
+    return Mark(alpha, np.broadcast_to(colour, (colour.shape[0], *alpha.shape)))
 
 
 def estimate_colour(image: np.ndarray, under: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -150,7 +150,7 @@ def matte(image: np.ndarray, hole: np.ndarray, marked: np.ndarray, opacity: floa
     """The opacity per pixel: the body's opacity inside, 0 outside, and across the edge the
     least squares against the photo refilled from both sides of it."""
     edge = _edge(marked, EDGE) & hole
-    body = unblend(image, np.full(hole.shape, opacity, np.float32), colour)
+    body = closed_form(image, one_colour(np.full(hole.shape, opacity, np.float32), colour))
     values = np.where(marked[None], body, image)
     under = classic_fill(values, edge)
     soft = np.minimum(least_squares_alpha(image, under, colour), opacity * 1.1)
@@ -194,5 +194,5 @@ def _gain(image: np.ndarray, under: np.ndarray, alpha: np.ndarray, colour: np.nd
     if not footprint.any():
         return 0.0
     before = np.abs(image - under)[:, footprint].mean()
-    after = np.abs(unblend(image, alpha, colour) - under)[:, footprint].mean()
+    after = np.abs(closed_form(image, one_colour(alpha, colour)) - under)[:, footprint].mean()
     return float(1 - after / before) if before > 0 else 0.0
