@@ -31,13 +31,22 @@ def correlation(first: np.ndarray, second: np.ndarray) -> float:
     return float((first * second).sum() / norm) if norm > 1e-12 else 0.0
 
 
-def mark_left(image: np.ndarray, alpha: np.ndarray) -> float:
-    """How much `image` ((C, H, W) floats) still shows the mark whose matte is `alpha` (H, W)."""
+def _grey(image: np.ndarray) -> np.ndarray:
+    return image.mean(axis=0).astype(np.float32)
+
+
+def mark_left(image: np.ndarray, alpha: np.ndarray, seen: np.ndarray | None = None) -> float:
+    """How much `image` ((C, H, W) floats) still shows the mark whose matte is `alpha` (H, W).
+    The mark's edges are the matte's own, or those of `seen` (an image like `image` that
+    shows the mark: a mask job's input, where the matte is only the mask)."""
     footprint = alpha > FOOTPRINT_ALPHA
     if not footprint.any():
         return 0.0
     near = dilate(footprint, EDGE_MARGIN)
     box = box_around(dilate(footprint, EDGE_MARGIN + 3), 0)  # edges at a crop's border lie
-    grey = box.cut(image).mean(axis=0).astype(np.float32)
-    mark = edge_strength(box.cut(alpha).astype(np.float32))
+    grey = _grey(box.cut(image))
+    if seen is None:
+        mark = edge_strength(box.cut(alpha).astype(np.float32))
+    else:
+        mark = edge_strength(_grey(box.cut(seen)))
     return correlation(edge_strength(grey)[box.cut(near)], mark[box.cut(near)])
