@@ -215,9 +215,8 @@ def _run_together(jobs: list[RegionFit], observers: Observers) -> list[np.ndarra
 
 def _paste(pixels: np.ndarray, region: regions.Region, output: np.ndarray) -> None:
     """The region's own hole pixels of `output` (C, h, w floats) into `pixels` (H, W, C)."""
-    rows, cols = region.crop.slices
     crop = output[:, : region.crop.height, : region.crop.width]
-    pixels[rows, cols][region.owned] = quantize(crop, pixels.dtype)[region.owned]
+    regions.paste(pixels, region, quantize(crop, pixels.dtype))
 
 
 def _crop_snapshot(
