@@ -5,7 +5,7 @@ the bottom-right corner of small images and a 96 px one 64 px from it on large o
 Each hypothesis (anchor x scale rule) cuts a window at the anchor from every photo, resampled
 to one frame: the pixels of the photo with the longest short side. Where the hypothesis is right
 the mark lines up across the windows and the per-pixel median of their gradients keeps its
-outline (core/estimate.py); where it is wrong the median keeps little. The evidence is the share
+outline (estimate.py); where it is wrong the median keeps little. The evidence is the share
 of the windows' typical gradient energy that the median keeps.
 """
 

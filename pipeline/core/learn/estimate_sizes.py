@@ -1,5 +1,5 @@
-"""Estimate a shared mark from photos of any sizes: photos of one size as core/estimate.py does
-(a full-size template), photos of several sizes aligned on the mark's anchor first (core/anchor.py),
+"""Estimate a shared mark from photos of any sizes: photos of one size as estimate.py does
+(a full-size template), photos of several sizes aligned on the mark's anchor first (anchor.py),
 the mark estimated on the aligned windows and kept as its box, to be placed in each photo by
 search as a logo file is."""
 

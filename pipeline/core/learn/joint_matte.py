@@ -1,7 +1,7 @@
 """A folder's mark refined jointly across its photos (after Dekel et al., CVPR 2017: multi-image
 matting with the photos' gradients sparse).
 
-The first estimate (core/estimate.py) reads the opacity per pixel off a fill of the photo under
+The first estimate (estimate.py) reads the opacity per pixel off a fill of the photo under
 the mark, whose errors leave the mark's outline behind. Here the opacity map is the one that makes
 every photo, un-blended with it, as free of jumps as possible: sum over photos and pixels of
 |grad I_n|^0.8, I_n = (J_n - a W) / (1 - a). A photo's own edges differ from photo to photo and

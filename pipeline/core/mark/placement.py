@@ -1,5 +1,5 @@
 """Where a template sits in a photo: normalised cross-correlation of edge maps, then a check by
-the blend model (core/verify.py) that the mark is really there.
+the blend model (verify.py) that the mark is really there.
 
 The search runs each scale (0.5x-2x) on the coarsest level of an image pyramid where the scaled
 mark keeps a few pixels of height, so a logo on a multi-megapixel photo is searched on a few

@@ -1,7 +1,7 @@
 """Tiled marks: stock sites repeat their mark across the whole photo, from a template that is one
 tile, or a sheet smaller than the photo. From the copy `locate` found and confirmed, edge
 correlation at every position (copies cut by the photo's border included) picks out the other
-copies; their offsets give the grid's periods and phase (core/tiling_grid.py), and every grid
+copies; their offsets give the grid's periods and phase (tiling_grid.py), and every grid
 position that meets the photo is a copy to check. Each copy is checked by the blend model on its
 own pixels, its neighbours inverted around it first (a sheet's copies overlap, and a copy's
 neighbours would otherwise read as its own outline). A refused copy is left untouched and

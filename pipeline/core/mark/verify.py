@@ -23,7 +23,7 @@ from pipeline.core.mark.blend import (
 from pipeline.core.mark.edges import edges, mark_signature, near_edges
 
 # Measured on the gt cases (png and JPEG q90), the shipped samples and a 2816x1536 photo, with
-# marks in place and marks searched on unmarked photos: see tests/core/test_placement_speed.py.
+# marks in place and marks searched on unmarked photos: see tests/core/mark/test_placement_speed.py.
 MAX_AFTER_VS_BEFORE = 0.5  # the outline's visibility must at least halve
 MAX_VISIBLE_AFTER = 0.2  # and end near chance
 # A lossy file's ringing along the outline, amplified by the inverse, can keep the outline
