@@ -32,7 +32,9 @@ class EdgePairs:
 
 
 @dataclass(frozen=True)
-class BlendFit:
+class FlatMark:
+    """A mark of one colour at one opacity: what the pixel pairs across its edge can tell."""
+
     opacity: float
     colour: np.ndarray  # (C,)
 
@@ -55,7 +57,7 @@ def edge_pairs(image: np.ndarray, marked: np.ndarray) -> EdgePairs:
     return EdgePairs(np.concatenate(outside, axis=1), np.concatenate(inside, axis=1))
 
 
-def _deming(outside: np.ndarray, inside: np.ndarray) -> BlendFit:
+def _deming(outside: np.ndarray, inside: np.ndarray) -> FlatMark:
     """inside = k + s * outside per channel, one slope s = 1 - a, noise ratio (1 - a)^2."""
     centred_out = outside - outside.mean(axis=1, keepdims=True)
     centred_in = inside - inside.mean(axis=1, keepdims=True)
@@ -64,17 +66,17 @@ def _deming(outside: np.ndarray, inside: np.ndarray) -> BlendFit:
     sxy = float((centred_out * centred_in).sum())
     slope = 0.5
     if sxy <= 0:
-        return BlendFit(0.0, inside.mean(axis=1))
+        return FlatMark(0.0, inside.mean(axis=1))
     for _ in range(5):  # the noise ratio depends on the slope: a few fixed-point steps
         ratio = slope**2
         slope = (syy - ratio * sxx + np.sqrt((syy - ratio * sxx) ** 2 + 4 * ratio * sxy**2)) / (
             2 * sxy)
     opacity = 1 - slope
     offset = inside.mean(axis=1) - slope * outside.mean(axis=1)
-    return BlendFit(float(opacity), offset / max(opacity, 1e-3))
+    return FlatMark(float(opacity), offset / max(opacity, 1e-3))
 
 
-def fit_blend(pairs: EdgePairs) -> BlendFit | None:
+def fit_blend(pairs: EdgePairs) -> FlatMark | None:
     """The opacity and colour that best explain the pairs, or None when they are too few or
     the answer is not a mark (opacity outside (0, 1), colour far outside [0, 1])."""
     keep = np.ones(pairs.outside.shape[1], dtype=bool)
@@ -91,4 +93,4 @@ def fit_blend(pairs: EdgePairs) -> BlendFit | None:
     fit = _deming(pairs.outside[:, keep], pairs.inside[:, keep])
     if not 0.02 < fit.opacity < 0.95 or np.any((fit.colour < -0.05) | (fit.colour > 1.05)):
         return None
-    return BlendFit(fit.opacity, np.clip(fit.colour, 0, 1).astype(np.float32))
+    return FlatMark(fit.opacity, np.clip(fit.colour, 0, 1).astype(np.float32))

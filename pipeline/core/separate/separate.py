@@ -1,6 +1,6 @@
 """Mask mode for translucent marks: the painted area says "the mark is somewhere in here", not
 "throw these pixels away". Inside it, the mark's colour and matte (opacity per pixel) are
-estimated from the one image, so template mode's blend model (core/blend.py) can give back the
+estimated from the one image, so template mode's blend model (core/mark/blend.py) can give back the
 photo that shows through; an opaque mark is left to the regular inpainting.
 
 The estimate, single image:
@@ -8,8 +8,8 @@ The estimate, single image:
   colour W as a robust extreme of the pixels the mark moves most (brightest when it brightens,
   darkest when it darkens); the body's opacity a0 as the median least-squares opacity;
 - which pixels carry the mark: a minimum cut that makes the un-blended photo's jumps smallest
-  (core/coverage.py);
-- a0 and W again, from pixel pairs across the cover's edge (core/boundary_fit.py), then the cut
+  (coverage.py);
+- a0 and W again, from pixel pairs across the cover's edge (boundary_fit.py), then the cut
   again, until they settle; from a few starting opacities, keeping the lowest-energy answer;
 - the matte's soft edge (antialiasing) from the least squares against B refilled across it.
 """
@@ -24,7 +24,7 @@ from scipy import ndimage
 from pipeline.core.fill.mask_fill import classic_fill
 from pipeline.core.geometry import box_around
 from pipeline.core.mark.blend import VISIBLE, Mark, closed_form
-from pipeline.core.separate.boundary_fit import edge_pairs, fit_blend
+from pipeline.core.separate.boundary_fit import FlatMark, edge_pairs, fit_blend
 from pipeline.core.separate.coverage import Cover, mark_cover
 
 MARGIN = 8  # px of known ring around the mask's box used to guess the photo under it
@@ -98,11 +98,10 @@ def estimate_opacity(image: np.ndarray, under: np.ndarray, colour: np.ndarray,
 
 
 @dataclass(frozen=True)
-class MarkModel:
-    """A mark's colour and body opacity, and the pixels it covers under them."""
+class FittedCover:
+    """A flat mark (its colour, its body's opacity) and the pixels it covers."""
 
-    opacity: float
-    colour: np.ndarray  # (C, 1, 1)
+    mark: FlatMark
     cover: Cover
 
 
@@ -112,24 +111,24 @@ def _grey(colour: np.ndarray) -> np.ndarray:
     return colour
 
 
-def refine(image: np.ndarray, hole: np.ndarray, opacity: float, colour: np.ndarray) -> MarkModel:
+def refine(image: np.ndarray, hole: np.ndarray, opacity: float, colour: np.ndarray) -> FittedCover:
     """From a first guess: cut the cover, re-fit opacity and colour on pixel pairs across its
     edge, and again, until they settle."""
     for _ in range(ROUNDS):
         cover = mark_cover(image, hole, opacity, colour)
         fit = fit_blend(edge_pairs(image, cover.marked))
         if fit is None:  # opacity and colour stand: the last cut is the answer
-            return MarkModel(opacity, colour, cover)
+            return FittedCover(FlatMark(opacity, colour.ravel()), cover)
         settled = (abs(fit.opacity - opacity) < SETTLED
                    and np.abs(_grey(fit.colour) - colour.ravel()).max() < SETTLED)
         opacity, colour = fit.opacity, _grey(fit.colour)[:, None, None]
         if settled:
             break
-    return MarkModel(opacity, colour, mark_cover(image, hole, opacity, colour))
+    return FittedCover(FlatMark(opacity, colour.ravel()), mark_cover(image, hole, opacity, colour))
 
 
 def best_model(image: np.ndarray, hole: np.ndarray, opacity: float,
-               colour: np.ndarray) -> MarkModel:
+               colour: np.ndarray) -> FittedCover:
     """The refined model with the lowest cut energy over a few starts: opacities (one far above
     the truth can settle on a wrong cover: f16 from 0.63 settled at 0.83) and colours (the
     guess, and pure white or black: over a dark photo the brightest marked pixel is far from
@@ -178,8 +177,9 @@ def separate(image: np.ndarray, hole: np.ndarray) -> Separation:
         alpha[hole] = opacity
     else:
         model = best_model(local, inside, opacity, colour[:, None, None])
-        opacity, colour = model.opacity, model.colour.ravel()
-        alpha[box.slices] = matte(local, inside, model.cover.marked, opacity, model.colour)
+        opacity, colour = model.mark.opacity, model.mark.colour
+        alpha[box.slices] = matte(local, inside, model.cover.marked, opacity,
+                                  colour[:, None, None])
     footprint = alpha > VISIBLE
     mean = float(alpha[footprint].mean()) if footprint.any() else 0.0
     paint = np.broadcast_to(colour[:, None, None], image.shape).astype(np.float32)
