@@ -14,7 +14,8 @@ from PIL import Image
 from bench.run import ROOT, table
 from pipeline import devices
 from pipeline.core.dip.batch_fit import StackedModel, fit_batch
-from pipeline.core.dip.fit import FitInputs, Problem, Stepped, fit, set_up, step
+from pipeline.core.dip.fit import FitInputs, Stepped, fit, set_up, step
+from pipeline.core.dip.problem import Problem
 from pipeline.core.fill.mask_fill import MaskFill
 from pipeline.core.fill.restore import quantize
 from pipeline.core.mark.blend import Mark, closed_form, recover

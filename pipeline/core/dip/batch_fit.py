@@ -20,17 +20,16 @@ import torch
 
 from pipeline import devices
 from pipeline.core.dip.fit import (
-    REPORT_EVERY,
+    FitHooks,
     FitInputs,
     FitResult,
     FitState,
+    Member,
     Model,
     Problem,
     StepCallback,
-    every,
+    run,
     set_up,
-    step,
-    to_numpy,
 )
 from pipeline.core.dip.generator import SkipNet, stack
 from pipeline.settings import DipSettings, RunOptions
@@ -102,15 +101,6 @@ class StackedModel:
         return self.base_input + noise * reg_noise
 
 
-@dataclass
-class Member:
-    """One fit of the batch: its best output on its held-out pixels, and when it stopped."""
-
-    score: FitState
-    stopped_at: int | None = None
-    loss: float = float("nan")
-
-
 def fit_batch(
     inputs: list[FitInputs],
     settings: DipSettings,
@@ -125,45 +115,9 @@ def fit_batch(
     models = [set_up(x.target.shape, settings, seed, device) for x, seed in pairs]
     model = StackedModel.of(models, settings)
     problem = Problem.stack([Problem.on(x, device) for x in inputs])
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
     shared = FitState()  # the step and the members' average outputs, stacked
     members = [Member(FitState()) for _ in inputs]
-    current = None
-
-    model.net.train()
-    while shared.step < settings.steps and any(m.stopped_at is None for m in members):
-        losses, output = step(model, problem, settings, shared.step, device)
-        shared.step += 1
-        current = shared.track(output.detach(), settings.output_ema)
-        if problem.holdout is not None and every(shared.step, settings.check_every,
-                                                 settings.steps):
-            errors = problem.holdout_errors(current).tolist()
-            for index, member in enumerate(members):
-                if member.stopped_at is None:
-                    member.score.score(current[index : index + 1], errors[index])
-        if on_step is not None and every(shared.step, REPORT_EVERY, settings.steps):
-            for member, loss in zip(members, losses.tolist(), strict=True):
-                if member.stopped_at is None:
-                    member.loss = loss
-            on_step(shared.step, float(losses.detach().mean()))
-        for member in members:
-            stale = settings.patience and member.score.stale >= settings.patience
-            if member.stopped_at is None and stale and shared.step >= settings.min_steps:
-                member.stopped_at = shared.step
-
-    if current is None:  # zero steps asked for
-        with torch.no_grad():
-            current = model.net(model.base_input).float()
-    return [_result(member, current[index : index + 1], shared.step)
+    current = run(model, problem, settings, device, shared, members, runtime,
+                  FitHooks(on_step=on_step))
+    return [member.result(current[index : index + 1], shared.step)
             for index, member in enumerate(members)]
-
-
-def _result(member: Member, current: torch.Tensor, steps: int) -> FitResult:
-    best = member.score.best
-    return FitResult(
-        output=to_numpy(best if best is not None else current),
-        steps=member.stopped_at or steps,
-        loss=member.loss,
-        holdout_error=member.score.best_error if best is not None else None,
-    )

@@ -7,7 +7,6 @@ The loop reads top to bottom: set up, step, score, report, checkpoint, stop.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -18,6 +17,7 @@ import torch
 
 from pipeline import devices
 from pipeline.core.dip.generator import build_skip
+from pipeline.core.dip.problem import Problem
 from pipeline.settings import DipSettings, RunOptions
 
 StepCallback = Callable[[int, float], None]
@@ -142,74 +142,6 @@ class Model:
         )
 
 
-def _per_member(values: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) -> (N,) sums: one per fit of a batch (a whole-tensor sum when N = 1)."""
-    return values.sum(dim=(1, 2, 3))
-
-
-@dataclass(frozen=True)
-class Problem:
-    """The fit's inputs as tensors on the device, with the sums that normalise each term. Every
-    tensor leads with one row per fit: 1 here, N once `stack`ed for a batch of fits."""
-
-    target: torch.Tensor
-    weight: torch.Tensor
-    weight_sum: torch.Tensor
-    alpha: torch.Tensor | None = None
-    mark: torch.Tensor | None = None  # alpha * colour
-    holdout: torch.Tensor | None = None
-    holdout_sum: torch.Tensor | None = None
-    prior: torch.Tensor | None = None
-    unknown: torch.Tensor | None = None  # where the prior pulls: the hole less held-out pixels
-    unknown_sum: torch.Tensor | None = None
-
-    @classmethod
-    def on(cls, inputs: FitInputs, device: torch.device) -> Problem:
-        def put(array: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(array)[None].to(device)
-
-        channels = inputs.target.shape[0]
-        weight = put(inputs.weight)
-        terms: dict[str, torch.Tensor] = {}
-        if inputs.blend is not None:
-            terms["alpha"] = put(inputs.blend.alpha)
-            terms["mark"] = terms["alpha"] * put(inputs.blend.colour)
-        if inputs.holdout is not None:
-            terms["holdout"] = put(inputs.holdout.astype(np.float32))
-            terms["holdout_sum"] = _per_member(terms["holdout"]).clamp_min(1.0) * channels
-        if inputs.prior is not None:
-            unknown = (weight <= 0).float()
-            if "holdout" in terms:  # held-out pixels are scored, never pulled towards anything
-                unknown = unknown * (1 - terms["holdout"])
-            terms.update(prior=put(inputs.prior), unknown=unknown,
-                         unknown_sum=_per_member(unknown).clamp_min(1.0) * channels)
-        weight_sum = _per_member(weight).clamp_min(1.0) * channels
-        return cls(put(inputs.target), weight, weight_sum, **terms)
-
-    @classmethod
-    def stack(cls, problems: list[Problem]) -> Problem:
-        """Several fits' problems as one; all must hold the same terms on the same shape."""
-        fields = dataclasses.fields(cls)
-        return cls(**{
-            f.name: None if getattr(problems[0], f.name) is None
-            else torch.cat([getattr(p, f.name) for p in problems])
-            for f in fields
-        })
-
-    def losses(self, output: torch.Tensor, prior_weight: float) -> torch.Tensor:
-        """(N,) each fit's loss; their sum is minimised, so no fit's gradient reaches another."""
-        seen = output if self.mark is None else self.mark + (1 - self.alpha) * output
-        losses = _per_member((seen - self.target) ** 2 * self.weight) / self.weight_sum
-        if self.prior is not None and prior_weight > 0:
-            pull = _per_member((output - self.prior) ** 2 * self.unknown) / self.unknown_sum
-            losses = losses + prior_weight * pull
-        return losses
-
-    def holdout_errors(self, current: torch.Tensor) -> torch.Tensor:
-        """(N,) mean squared error of each fit on its held-out pixels."""
-        return _per_member((current - self.target) ** 2 * self.holdout) / self.holdout_sum
-
-
 def set_up(
     shape: tuple[int, ...], settings: DipSettings, seed: int, device: torch.device
 ) -> Model:
@@ -242,6 +174,7 @@ class Stepped(Protocol):
     """What a step needs of a model: one fit's (Model) or a batch's (batch_fit.StackedModel)."""
 
     net: torch.nn.Module
+    base_input: torch.Tensor
     optimiser: torch.optim.Optimizer
 
     def noisy_input(self, reg_noise: float, device: torch.device) -> torch.Tensor: ...
@@ -268,6 +201,73 @@ def every(step: int, period: int, last: int | None = None) -> bool:
     return bool(period) and step % period == 0 or step == last
 
 
+@dataclass
+class Member:
+    """One fit of a run: its best output on its held-out pixels, when it stopped, its last
+    reported loss. A run of one fit shares its FitState with the run's own."""
+
+    score: FitState
+    stopped_at: int | None = None
+    loss: float = float("nan")
+
+    def result(self, current: torch.Tensor, steps: int) -> FitResult:
+        """`current`: this member's (1, C, H, W) output at the end of the run."""
+        best = self.score.best
+        return FitResult(
+            output=to_numpy(best if best is not None else current),
+            steps=self.stopped_at or steps,
+            loss=self.loss,
+            holdout_error=self.score.best_error if best is not None else None,
+        )
+
+
+def run(
+    model: Stepped,
+    problem: Problem,
+    settings: DipSettings,
+    device: torch.device,
+    shared: FitState,
+    members: list[Member],
+    runtime: RunOptions = RunOptions(),
+    hooks: FitHooks = FitHooks(),
+) -> torch.Tensor:
+    """The loop, for one fit (a Model) or a stack of them (batch_fit.StackedModel): step, track
+    the average, score on the held-out pixels, report, snapshot, checkpoint, stop each member
+    after `patience` checks without gain. Returns the (N, C, H, W) outputs that count now."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # one fixed input shape for the whole fit
+    current = None
+    model.net.train()
+    while shared.step < settings.steps and any(m.stopped_at is None for m in members):
+        losses, output = step(model, problem, settings, shared.step, device)
+        shared.step += 1
+        current = shared.track(output.detach(), settings.output_ema)
+        if problem.holdout is not None and every(shared.step, settings.check_every,
+                                                 settings.steps):
+            errors = problem.holdout_errors(current).tolist()
+            for index, member in enumerate(members):
+                if member.stopped_at is None:
+                    member.score.score(current[index : index + 1], errors[index])
+        if hooks.on_step is not None and every(shared.step, REPORT_EVERY, settings.steps):
+            for member, loss in zip(members, losses.tolist(), strict=True):  # a device sync
+                if member.stopped_at is None:
+                    member.loss = loss
+            hooks.on_step(shared.step, float(losses.detach().mean()))
+        if hooks.on_snapshot is not None and every(shared.step, runtime.snapshot_every):
+            hooks.on_snapshot(shared.step, to_numpy(current))
+        if hooks.checkpointer and every(shared.step, runtime.checkpoint_every):
+            if shared.step < settings.steps and isinstance(model, Model):
+                hooks.checkpointer.save(model.checkpoint(shared))
+        for member in members:
+            stale = settings.patience and member.score.stale >= settings.patience
+            if member.stopped_at is None and stale and shared.step >= settings.min_steps:
+                member.stopped_at = shared.step
+    if current is None:  # zero steps asked for
+        with torch.no_grad():
+            current = model.net(model.base_input).float()
+    return current
+
+
 def fit(
     inputs: FitInputs,
     settings: DipSettings,
@@ -283,42 +283,11 @@ def fit(
     device = devices.pick(runtime.device)
     model = set_up(inputs.target.shape, settings, seed, device)
     problem = Problem.on(inputs, device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # one fixed input shape for the whole fit
     saved = hooks.checkpointer.load() if hooks.checkpointer else None
     state = model.resume(saved, device) if saved is not None else FitState()
-    latest, loss_value = None, float("nan")
-
-    model.net.train()
-    while state.step < settings.steps:
-        loss, output = step(model, problem, settings, state.step, device)
-        state.step += 1
-        latest = output.detach()
-        current = state.track(latest, settings.output_ema)
-        if problem.holdout is not None and every(state.step, settings.check_every, settings.steps):
-            state.score(current, float(problem.holdout_errors(current)))
-        if hooks.on_step is not None and every(state.step, REPORT_EVERY, settings.steps):
-            loss_value = loss.item()  # a device sync: not every step
-            hooks.on_step(state.step, loss_value)
-        if hooks.on_snapshot is not None and every(state.step, runtime.snapshot_every):
-            hooks.on_snapshot(state.step, to_numpy(current))
-        if hooks.checkpointer and every(state.step, runtime.checkpoint_every):
-            if state.step < settings.steps:
-                hooks.checkpointer.save(model.checkpoint(state))
-        if settings.patience and state.stale >= settings.patience:
-            if state.step >= settings.min_steps:
-                break
-
-    if latest is None:  # zero steps asked for
-        with torch.no_grad():
-            latest = model.net(model.base_input).float()
-    final = state.best if state.best is not None else state.track(latest, 0.0)
-    return FitResult(
-        output=to_numpy(final),
-        steps=state.step,
-        loss=float(loss_value),
-        holdout_error=state.best_error if state.best is not None else None,
-    )
+    member = Member(state)
+    current = run(model, problem, settings, device, state, [member], runtime, hooks)
+    return member.result(current, state.step)
 
 
 def to_numpy(tensor: torch.Tensor) -> np.ndarray:
