@@ -85,7 +85,7 @@ def remove(
         job = Job(image=image, output=output, mask=mask, template=template, invert_mask=invert_mask)
         check_job(job, settings)  # before the maths load: a wrong path answers at once
         check_extra_outputs(job, save_mark, snapshots)
-        from pipeline.core.restore import Observers
+        from pipeline.core.fill.restore import Observers
 
         prepare(output, threads)
         with console.warnings_to_console(), console.StepProgress(image.name) as progress:
@@ -115,8 +115,8 @@ def estimate(
     output: Annotated[Path, typer.Option("--output", "-o", help="The template to write (.png).")],
 ) -> None:
     """Estimate the watermark shared by the photos in FOLDER; write it as an RGBA template."""
-    from pipeline.core.estimate import describe
-    from pipeline.io.marks import estimate_folder
+    from pipeline.core.learn.estimate import describe
+    from pipeline.learn_folder import estimate_folder
 
     with one_line_errors():
         estimated = estimate_folder(folder, output)

@@ -13,7 +13,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.signal import convolve2d
 
-from pipeline.core.texture import detail_energy
+from pipeline.core.fill.texture import detail_energy
 
 YIQ = np.array([[0.299, 0.587, 0.114], [0.5959, -0.2746, -0.3213], [0.2115, -0.5227, 0.3112]])
 HAARPSI_C, HAARPSI_ALPHA = 30.0, 4.2

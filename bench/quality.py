@@ -14,9 +14,10 @@ import numpy as np
 from skimage.restoration import inpaint_biharmonic
 
 from bench.metrics import Quality, measure
-from pipeline.core.exemplar import exemplar_fill
-from pipeline.core.restore import restore
-from pipeline.io.imaging import Picture, load_mask, load_picture
+from pipeline.core.fill.exemplar import exemplar_fill
+from pipeline.core.fill.restore import restore
+from pipeline.io.imaging import load_mask, load_picture
+from pipeline.picture import Picture
 from pipeline.settings import DipSettings
 
 
@@ -110,7 +111,7 @@ def patchmatch(case: Case) -> np.ndarray:
 
 def fsr(case: Case) -> np.ndarray:
     """Frequency-selective reconstruction (opencv-contrib's xphoto, the fast variant)."""
-    from pipeline.core.structure import fsr_fill
+    from pipeline.core.fill.structure import fsr_fill
 
     filled = fsr_fill(case.marked.as_float(), case.hole)
     return (filled.transpose(1, 2, 0) * 255).round().astype(np.uint8)
@@ -119,8 +120,8 @@ def fsr(case: Case) -> np.ndarray:
 def graft(case: Case) -> np.ndarray:
     """The classic pipeline without a network, as the fill issue measured it: FSR's low band
     (blur 1.5 px) plus PatchMatch's detail, scaled to the ring around the hole."""
-    from pipeline.core.structure import fsr_fill
-    from pipeline.core.texture import detail_gain, lowpass
+    from pipeline.core.fill.structure import fsr_fill
+    from pipeline.core.fill.texture import detail_gain, lowpass
 
     image = case.marked.as_float()
     structure = fsr_fill(image, case.hole)
@@ -134,7 +135,7 @@ def graft(case: Case) -> np.ndarray:
 
 def separated(settings: DipSettings) -> Method:
     """Mask mode with separation on: a translucent mark found in the mask is un-blended."""
-    from pipeline.core.mask_route import remove_in_mask
+    from pipeline.core.separate.mask_route import remove_in_mask
 
     def run(case: Case) -> np.ndarray:
         chosen = dataclasses.replace(settings, separate=True)

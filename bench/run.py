@@ -137,7 +137,7 @@ def section_speed(args: argparse.Namespace) -> str:
 
 def section_real(args: argparse.Namespace) -> str:
     """The real 1080x718 photo at full resolution with the default preset."""
-    from pipeline.core.restore import restore
+    from pipeline.core.fill.restore import restore
     from pipeline.io.imaging import load_mask, load_picture
 
     photo = load_picture(SHARED / "real" / "watermarked" / "watermarked0.png")

@@ -13,14 +13,15 @@ from PIL import Image
 
 from bench.run import ROOT, table
 from pipeline import devices
-from pipeline.core.batch_fit import StackedModel, fit_batch
-from pipeline.core.blend import Mark, closed_form, recover
-from pipeline.core.fit import FitInputs, Problem, Stepped, fit, set_up, step
-from pipeline.core.mask_fill import MaskFill
-from pipeline.core.placement import Placement, _scaled, locate, place
-from pipeline.core.restore import quantize
-from pipeline.io.imaging import Picture
+from pipeline.core.dip.batch_fit import StackedModel, fit_batch
+from pipeline.core.dip.fit import FitInputs, Stepped, fit, set_up, step
+from pipeline.core.dip.problem import Problem
+from pipeline.core.fill.mask_fill import MaskFill
+from pipeline.core.fill.restore import quantize
+from pipeline.core.mark.blend import Mark, closed_form, recover
+from pipeline.core.mark.placement import Placement, locate, place
 from pipeline.io.marks import load_mark
+from pipeline.picture import Picture
 from pipeline.settings import DEFAULT, DipSettings
 
 SAMPLES = ROOT / "samples"
@@ -67,7 +68,7 @@ def template_row() -> list[str]:
 
 def placement_row() -> list[str]:
     tight = load_mark(SAMPLES / "marks" / "logo-tight.png")
-    logo = _scaled(tight, 96 / tight.size[1])
+    logo = tight.scaled(96 / tight.size[1])
     photo = _photo((1536, 2816))
     placed = place(logo, Placement(1105, 2230, 1.3, 1.0), photo.shape[1:])
     marked = quantize(placed.alpha * placed.colour + (1 - placed.alpha) * photo, np.uint8)
@@ -172,7 +173,7 @@ def threads_row(steps: int = 60) -> list[str]:
     """`remove`'s default thread count (the cores this process may use) against one thread, on
     the same mask job in the same run (A/B: one then the other, best of two each)."""
     from pipeline.batch.cores import default_threads
-    from pipeline.core.restore import restore
+    from pipeline.core.fill.restore import restore
 
     pixels = _photo((128, 160))
     picture = Picture(pixels=quantize(pixels, np.uint8), mode="RGB", source="threads")

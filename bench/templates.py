@@ -11,11 +11,12 @@ import numpy as np
 from PIL import Image
 
 from bench.quality import hole_psnr
-from pipeline.core.blend import Mark, closed_form, recover
-from pipeline.core.placement import MIN_CONFIDENCE, locate, place
-from pipeline.core.restore import quantize, restore
-from pipeline.io.imaging import Picture, load_mask, load_picture
+from pipeline.core.fill.restore import quantize, restore
+from pipeline.core.mark.blend import Mark, closed_form, recover
+from pipeline.core.mark.placement import MIN_CONFIDENCE, locate, place
+from pipeline.io.imaging import load_mask, load_picture
 from pipeline.io.marks import load_mark
+from pipeline.picture import Picture
 from pipeline.settings import DEFAULT, DipSettings
 
 

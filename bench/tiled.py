@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 
 from bench.speed import SAMPLES, _best_of, _photo
-from pipeline.core.blend import Mark, closed_form, recover
-from pipeline.core.placement import _scaled, locate
-from pipeline.core.restore import quantize
-from pipeline.core.tiling import Copy, Tiling, find_copies
-from pipeline.io.imaging import Picture
+from pipeline.core.fill.restore import quantize
+from pipeline.core.mark.blend import Mark, closed_form, recover
+from pipeline.core.mark.placement import locate
+from pipeline.core.mark.tiling import Copy, Tiling, find_copies
 from pipeline.io.marks import load_mark
+from pipeline.picture import Picture
 from pipeline.settings import DEFAULT
 
 SIZE = (200, 260)  # height, width
@@ -32,7 +32,7 @@ def _grid(tile: Mark) -> Mark:
 
 
 def tiled_rows() -> list[list[str]]:
-    tile = _scaled(load_mark(SAMPLES / "marks" / "logo-tight.png"), 0.5)
+    tile = load_mark(SAMPLES / "marks" / "logo-tight.png").scaled(0.5)
     whole = _grid(tile)
     observed = whole.alpha * whole.colour + (1 - whole.alpha) * _photo(SIZE)
     picture = Picture(pixels=quantize(observed, np.uint8), mode="RGB", source="tiled")

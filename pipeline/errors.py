@@ -1,4 +1,7 @@
-"""Errors a user can act on. The CLI prints their message as one line; anything else is a bug."""
+"""Errors a user can act on, and warnings a user should read. The CLI prints each message as one
+line; anything else is a bug."""
+
+import warnings
 
 
 class InputError(Exception):
@@ -16,3 +19,7 @@ class StorageError(InputError):
 
 class UnmarkWarning(UserWarning):
     """Something the user should know about, but that does not stop the job."""
+
+
+def warn(message: str) -> None:
+    warnings.warn(message, UnmarkWarning, stacklevel=2)

@@ -11,10 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipeline.errors import InputError, NoMarkFound
+from pipeline.errors import InputError, NoMarkFound, UnmarkWarning
 from pipeline.io.imaging import (
-    Picture,
-    UnmarkWarning,
     check_encodable,
     load_mask,
     load_picture,
@@ -23,6 +21,7 @@ from pipeline.io.imaging import (
 )
 from pipeline.io.paths import check_not_an_input, check_output
 from pipeline.io.snapshots import SnapshotFolder
+from pipeline.picture import Picture
 from pipeline.settings import DipSettings, RunOptions
 from pipeline.validation import check_settings
 
@@ -31,9 +30,9 @@ LOOKS_INVERTED = 0.5  # above this share, the mask is likely black-and-white swa
 COVER_NOTE = "the mask covers"
 
 if TYPE_CHECKING:  # the maths (and torch) load only when a job runs: `status` never needs them
-    from pipeline.core.blend import Mark
-    from pipeline.core.placement import Placement
-    from pipeline.core.restore import Observers
+    from pipeline.core.fill.restore import Observers
+    from pipeline.core.mark.blend import Mark
+    from pipeline.core.mark.placement import Placement
 
 
 class Route(str, Enum):
@@ -174,8 +173,8 @@ def run_job(
     runtime: RunOptions = RunOptions(),
     observers: Observers | None = None,
 ) -> JobResult:
-    from pipeline.core.mask_route import remove_in_mask
-    from pipeline.core.restore import Observers
+    from pipeline.core.fill.restore import Observers
+    from pipeline.core.separate.mask_route import remove_in_mask
 
     check_job(job, settings)
     steps: list[int] = []
@@ -203,13 +202,13 @@ def run_job(
 def save_estimated_mark(result: JobResult, path: Path) -> Path | None:
     """The mark a separated mask job estimated, as an RGBA template for --template (None when
     the mask was inpainted)."""
-    from pipeline.core.blend import Mark, box_around
+    from pipeline.core.mark.blend import box_around
     from pipeline.io.marks import save_mark
 
     if result.mark is None:
         return None
     box = box_around(result.mark.alpha > 0, 0)
-    return save_mark(Mark(result.mark.alpha[box], result.mark.colour[(slice(None), *box)]), path)
+    return save_mark(result.mark.cut(box), path)
 
 
 def _remove_template(
@@ -222,9 +221,9 @@ def _remove_template(
     Raises NoMarkFound, writing nothing, when the mark is not there or the blend model does not
     confirm it where it was found: an image without the mark is never touched.
     """
-    from pipeline.core.blend import recover
-    from pipeline.core.placement import locate, place, threshold
-    from pipeline.core.tiling import find_copies
+    from pipeline.core.mark.blend import recover
+    from pipeline.core.mark.placement import locate, place, threshold
+    from pipeline.core.mark.tiling import find_copies
     from pipeline.io.marks import load_mark
 
     picture = load_input(job)

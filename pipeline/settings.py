@@ -59,13 +59,13 @@ class DipSettings:
     min_steps: int = 0
     seed: int = 0
     precision: str = "fp32"  # fp32 | bf16 (autocast): it changes the pixels, so it is hashed
-    # Mask mode's texture stage (core/texture.py): the fill's detail above this blur radius (px)
-    # comes from an exemplar fill, its broad shapes from the network. 0 = off.
+    # Mask mode's texture stage (core/fill/texture.py): the fill's detail above this blur radius
+    # (px) comes from an exemplar fill, its broad shapes from the network. 0 = off.
     texture_sigma: float = 0.0
     # Mask mode: estimate a translucent mark's colour and opacity inside the mask and give back
-    # the photo that shows through (core/separate.py); opaque marks are still inpainted.
+    # the photo that shows through (core/separate/separate.py); opaque marks are still inpainted.
     separate: bool = False
-    # Fit small crops of one size together as one stacked network (core/batch_fit.py): 1.1-1.3x
+    # Fit small crops of one size together as one stacked network (core/dip/batch_fit.py): 1.1-1.3x
     # faster for 8 regions of 64x64 on 2 CPU cores; the pixels equal one-by-one fits' only to
     # float32 rounding, so it is a setting (hashed), off by default, and not used while fits
     # are watched (snapshots, checkpoints).

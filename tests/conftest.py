@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from pipeline.core.restore import quantize
+from pipeline.core.fill.restore import quantize
 from pipeline.io.marks import load_mark
 from pipeline.settings import FAST, NetworkShape
 

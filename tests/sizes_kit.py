@@ -10,7 +10,7 @@ import numpy as np
 from conftest import SAMPLES
 from PIL import Image
 
-from pipeline.core.blend import Mark
+from pipeline.core.mark.blend import Mark
 from pipeline.io.marks import load_mark
 
 SMALL, LARGE = (160, 224), (320, 448)  # (height, width)

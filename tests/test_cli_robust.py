@@ -99,7 +99,7 @@ def test_memory_error_is_one_line(inputs, tmp_path: Path, monkeypatch) -> None: 
     def exhausted(*args: object, **kwargs: object) -> None:
         raise MemoryError
 
-    monkeypatch.setattr("pipeline.core.mask_route.remove_in_mask", exhausted)
+    monkeypatch.setattr("pipeline.core.separate.mask_route.remove_in_mask", exhausted)
     run = unmark("remove", image, "--mask", hole, "-o", tmp_path / "o.png", *FAST)
     one_line(run, 1, "out of memory")
 
@@ -132,7 +132,7 @@ def test_unwritable_output_folder_is_refused_before_fitting(inputs, tmp_path, mo
         raise PermissionError(errno.EACCES, "Permission denied")
 
     monkeypatch.setattr("pipeline.io.paths.tempfile.mkstemp", refused)
-    monkeypatch.setattr("pipeline.core.mask_route.remove_in_mask",
+    monkeypatch.setattr("pipeline.core.separate.mask_route.remove_in_mask",
                         lambda *a, **k: pytest.fail("fitted"))
     run = unmark("remove", image, "--mask", hole, "-o", tmp_path / "out" / "o.png", *FAST)
     one_line(run, 2, "cannot write here (permission denied)")

@@ -61,6 +61,6 @@ def test_commands_that_fit_nothing_never_import_torch(done_batch, tmp_path, comm
 
 def test_the_light_copy_of_min_images_matches_the_maths():
     from pipeline.batch import auto_template
-    from pipeline.core import estimate
+    from pipeline.core.learn import estimate
 
     assert auto_template.MIN_IMAGES == estimate.MIN_IMAGES

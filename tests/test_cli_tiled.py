@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from conftest import sample_photo
-from core.test_tiling import SIZE, footprint_psnr, grid_copies, marked_photo, tile, tiled
+from core.mark.test_tiling import SIZE, footprint_psnr, grid_copies, marked_photo, tile, tiled
 from PIL import Image
 from test_cli_remove import unmark
 

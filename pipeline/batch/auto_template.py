@@ -34,7 +34,7 @@ def auto_template_path(state: Path, entry: int, images: Sequence[Path]) -> Path:
 
 
 def _estimate_template(images: Sequence[Path], target: Path, where: str) -> None:
-    from pipeline.core.estimate_sizes import estimate_pictures
+    from pipeline.core.learn.estimate_sizes import estimate_pictures
     from pipeline.io.marks import save_mark
 
     pictures = []

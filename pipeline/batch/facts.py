@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from pipeline.batch.look import Look
 
 if TYPE_CHECKING:
-    from pipeline.core.placement import Placement
+    from pipeline.core.mark.placement import Placement
 
 VERSION = 1  # bump when a field changes meaning; other versions read as "no facts"
 
@@ -66,7 +66,7 @@ class JobFacts:
             return None
         placement = None
         if data.get("placement"):
-            from pipeline.core.placement import Placement
+            from pipeline.core.mark.placement import Placement
 
             placement = Placement.from_dict(data["placement"])
         return cls(

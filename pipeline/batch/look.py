@@ -23,7 +23,7 @@ from pipeline.io.imaging import Picture, load_mask, load_picture, save_picture
 from pipeline.job import Job
 
 if TYPE_CHECKING:
-    from pipeline.core.placement import Placement
+    from pipeline.core.mark.placement import Placement
 
 THUMB_SIDE = 200  # px: the longer side of a thumbnail
 CROP_MARGIN = 0.25  # of the footprint's box, on each side of the enlarged crop
@@ -109,7 +109,7 @@ def footprint(job: Job, placement: Placement | None, size: tuple[int, int]) -> n
     if job.mask is not None:
         return load_mask(job.mask, size, invert=job.invert_mask).astype(np.float32)
     if isinstance(job.template, Path) and placement and job.template.is_file():
-        from pipeline.core.placement import place
+        from pipeline.core.mark.placement import place
         from pipeline.io.marks import load_mark
 
         return place(load_mark(job.template), placement, size).alpha

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from pipeline.core.leftover import EDGE_MARGIN, FOOTPRINT_ALPHA, correlation, dilate, edge_strength
+from pipeline.core.mark.leftover import FOOTPRINT_ALPHA, dilate, mark_left
 
 GHOST = 0.6  # ghost correlation above which the mark (or its outline) still shows
 CHANGED_LEVELS = 12 / 255  # a change this big is more than codec noise
@@ -50,11 +50,6 @@ def _channels(pixels: np.ndarray) -> np.ndarray:
     return values if values.ndim == 3 else values[..., None]
 
 
-def _grey(pixels: np.ndarray) -> np.ndarray:
-    """(H, W[, C]) pixels -> (H, W) float in [0, 1]."""
-    return _channels(pixels).mean(axis=2)
-
-
 def residual(
     before: np.ndarray, after: np.ndarray, opacity: np.ndarray, from_template: bool
 ) -> Residual:
@@ -63,17 +58,10 @@ def residual(
     footprint = opacity > FOOTPRINT_ALPHA
     if not footprint.any() or before.shape[:2] != after.shape[:2]:
         return Residual(0.0, 0.0, 0.0)
-    near = dilate(footprint, EDGE_MARGIN)
-    rows, cols = np.nonzero(dilate(footprint, EDGE_MARGIN + 3))  # edges at a crop's border lie
-    box = slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1)
-    grey_before, grey_after = _grey(before[box]), _grey(after[box])
-    if from_template:
-        mark = edge_strength(opacity[box].astype(np.float32))
-    else:  # the mark as the input shows it, in and around the mask
-        mark = edge_strength(grey_before)
-    inside = near[box]
-    ghost = correlation(edge_strength(grey_after)[inside], mark[inside])
-    ghost_before = correlation(edge_strength(grey_before)[inside], mark[inside])
+    shown, output = _channels(before).transpose(2, 0, 1), _channels(after).transpose(2, 0, 1)
+    seen = None if from_template else shown  # a mask job: the mark as the input shows it
+    ghost = mark_left(output, opacity, seen)
+    ghost_before = mark_left(shown, opacity, seen)
     far = ~dilate(footprint, NEAR)
     changed = np.abs(_channels(after) - _channels(before)).max(axis=2) > CHANGED_LEVELS
     share = float(changed[far].mean()) if far.any() else 0.0

@@ -22,7 +22,7 @@ import torch
 from pipeline.batch.facts import JobFacts
 from pipeline.batch.look import look_at
 from pipeline.batch.progress import Reporter
-from pipeline.core.restore import Observers
+from pipeline.core.fill.restore import Observers
 from pipeline.errors import InputError
 from pipeline.io.checkpoints import CheckpointFolder
 from pipeline.io.imaging import UnmarkWarning

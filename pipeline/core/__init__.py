@@ -1,1 +1,1 @@
-"""The maths, pure: the network, the fit loop, regions, fills, placement."""
+"""The maths, pure, one room per job: dip, fill, mark, separate, learn."""

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline.core.fit import FitCheckpoint, FitState
+from pipeline.core.dip.fit import FitCheckpoint, FitState
 from pipeline.errors import StorageError
 from pipeline.io.checkpoint_folders import folder_for, prune
 from pipeline.io.imaging import UnmarkWarning

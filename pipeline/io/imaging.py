@@ -1,8 +1,5 @@
-"""Pixels in and out: decode any photo or mask into arrays, write results atomically.
-
-A Picture keeps the photo's own channels and bit depth, so that pixels the pipeline does not
-touch are written back exactly as they were read.
-"""
+"""Pixels in and out: decode any photo into a Picture (pipeline/picture.py) and any mask into an
+array, write results atomically."""
 
 from __future__ import annotations
 
@@ -10,15 +7,16 @@ import io
 import os
 import tempfile
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from pipeline.errors import InputError, StorageError, UnmarkWarning
+from pipeline.errors import InputError, StorageError, UnmarkWarning, warn
 from pipeline.io.paths import check_output, new_file_mode, storage_error
+from pipeline.picture import Picture
 
 Image.MAX_IMAGE_PIXELS = 400_000_000  # big photos are the point; refuse only absurd ones
 
@@ -26,39 +24,6 @@ JPEG_QUALITY = 95
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
 ORIENTATION_TAG = 0x0112
 LOSSY_FORMATS = {"JPEG", "MPO", "WEBP"}
-
-
-def warn(message: str) -> None:
-    warnings.warn(message, UnmarkWarning, stacklevel=2)
-
-
-@dataclass(frozen=True)
-class Picture:
-    """A decoded photo: colour channels (H, W, C) in their own dtype, plus untouched extras."""
-
-    pixels: np.ndarray  # uint8 or uint16; C = 1 (grey), 3 (RGB) or 4 (CMYK)
-    mode: str  # "L", "RGB" or "CMYK": how the colour channels are written back
-    alpha: np.ndarray | None = None  # (H, W), same dtype as pixels, never modified
-    icc_profile: bytes | None = None
-    exif: bytes | None = None
-    source: str = ""
-    lossy: bool = False  # decoded from a lossy format (JPEG, WebP): its pixels carry noise
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """(height, width)"""
-        return self.pixels.shape[0], self.pixels.shape[1]
-
-    @property
-    def max_value(self) -> int:
-        return int(np.iinfo(self.pixels.dtype).max)
-
-    def as_float(self) -> np.ndarray:
-        """Colour channels as float32 in [0, 1], shape (C, H, W)."""
-        return (self.pixels.astype(np.float32) / self.max_value).transpose(2, 0, 1)
-
-    def with_pixels(self, pixels: np.ndarray) -> Picture:
-        return replace(self, pixels=pixels)
 
 
 def _open(path: Path) -> Image.Image:

@@ -1,5 +1,4 @@
-"""Template files: an RGBA PNG (colour + opacity) in and out, and the folder `unmark estimate`
-learns one from."""
+"""Template files: an RGBA PNG (colour + opacity) in and out."""
 
 from __future__ import annotations
 
@@ -7,12 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.core.blend import VISIBLE, Mark
-from pipeline.core.estimate import MIN_IMAGES
-from pipeline.core.estimate_sizes import Estimate, estimate_pictures
+from pipeline.core.mark.blend import VISIBLE, Mark
 from pipeline.errors import InputError
-from pipeline.io.imaging import IMAGE_SUFFIXES, Picture, load_picture, save_picture
-from pipeline.io.paths import check_not_an_input, check_output
+from pipeline.io.imaging import load_picture, save_picture
+from pipeline.picture import Picture
 
 
 def load_mark(path: str | Path, channels: int = 3) -> Mark:
@@ -30,28 +27,19 @@ def load_mark(path: str | Path, channels: int = 3) -> Mark:
     return Mark(alpha=alpha, colour=colour)
 
 
-def folder_photos(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        raise InputError(f"{folder}: no such folder")
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if len(paths) < MIN_IMAGES:
-        raise InputError(f"{folder}: needs at least {MIN_IMAGES} images, found {len(paths)}")
-    return paths
-
-
 def mark_as_rgba(mark: Mark) -> np.ndarray:
     rgba = np.concatenate([mark.colour, mark.alpha[None]], axis=0).transpose(1, 2, 0)
     return (np.clip(rgba, 0, 1) * 255).round().astype(np.uint8)
 
 
-def _check_template_path(path: Path) -> None:
+def check_template_path(path: Path) -> None:
     if path.suffix.lower() != ".png":
         raise InputError(f"{path}: write the template as .png (it needs an alpha channel)")
 
 
 def save_mark(mark: Mark, path: Path) -> Path:
     """Write the mark as a template: an RGBA PNG (colour + opacity), atomically."""
-    _check_template_path(path)
+    check_template_path(path)
     rgba = mark_as_rgba(mark)
     picture = Picture(
         pixels=np.ascontiguousarray(rgba[..., :3]),
@@ -60,15 +48,3 @@ def save_mark(mark: Mark, path: Path) -> Path:
         source=str(path),
     )
     return save_picture(picture, path)
-
-
-def estimate_folder(folder: Path, output: Path) -> Estimate:
-    """`unmark estimate`: the mark shared by the photos in `folder`, written to `output`: full
-    size when they share one size, else its box, placed in each photo by search."""
-    _check_template_path(output)  # before the long part
-    photos = folder_photos(folder)
-    check_not_an_input(output, [("photo", photo) for photo in photos])
-    check_output(output)
-    estimate = estimate_pictures([load_picture(p) for p in photos], str(folder))
-    save_mark(estimate.mark, output)
-    return estimate

@@ -16,8 +16,8 @@ import cli
 from pipeline.batch.facts import JobFacts
 from pipeline.batch.ledger import Ledger, state_dir
 from pipeline.batch.manifest import load_manifest
-from pipeline.core.blend import Mark
-from pipeline.core.restore import quantize
+from pipeline.core.fill.restore import quantize
+from pipeline.core.mark.blend import Mark
 from pipeline.io.marks import load_mark, save_mark
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"

@@ -9,8 +9,8 @@ import pytest
 from conftest import sample_photo
 from PIL import Image
 
-from pipeline.errors import InputError
-from pipeline.io.imaging import UnmarkWarning, load_mask, load_picture, save_picture
+from pipeline.errors import InputError, UnmarkWarning
+from pipeline.io.imaging import load_mask, load_picture, save_picture
 
 
 def test_rgba_keeps_alpha_and_channels(tmp_path):

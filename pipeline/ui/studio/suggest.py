@@ -33,14 +33,14 @@ class Suggester:
         if self.template is not None:
             return self.template
         if not self.learnt.is_file():
-            from pipeline.io.marks import estimate_folder
+            from pipeline.learn_folder import estimate_folder
 
             estimate_folder(self.workspace.root, self.learnt)
         return self.learnt
 
     def suggest(self, image: StudioImage) -> Suggested:
-        from pipeline.core.leftover import FOOTPRINT_ALPHA, dilate
-        from pipeline.core.placement import locate, place, threshold
+        from pipeline.core.mark.leftover import FOOTPRINT_ALPHA, dilate
+        from pipeline.core.mark.placement import locate, place, threshold
         from pipeline.io.imaging import load_picture
         from pipeline.io.marks import load_mark
 
