@@ -109,8 +109,20 @@ def remove(
         Path | None, typer.Option(help="Write intermediate results into this folder.")
     ] = None,
     snapshot_every: Annotated[int, typer.Option(min=1, help="Steps between snapshots.")] = 50,
+    codec: Annotated[str, typer.Option(help="Videos: the encoder (libx264, libx265, ...).")] = (
+        "libx264"),
+    crf: Annotated[int, typer.Option(min=0, max=63, help="Videos: quality, lower = better.")] = 18,
+    chunk_frames: Annotated[int, typer.Option(min=1, help="Videos: frames per chunk.")] = 48,
 ) -> None:
-    """Remove what MASK (or TEMPLATE) marks from IMAGE."""
+    """Remove what MASK (or TEMPLATE) marks from IMAGE (a photo or a video)."""
+    if image.suffix.lower() in VIDEO_SUFFIXES:
+        from pipeline.io.video import Encoding
+        from pipeline.video_job import VideoJob
+
+        output = output or image.with_name(f"{image.stem}.clean{image.suffix}")
+        remove_video(VideoJob(image, output, mask, template, invert_mask,
+                              Encoding(codec=codec, crf=crf), chunk_frames))
+        return
     from pipeline.core.restore import Observers
     from pipeline.io.snapshots import SnapshotFolder
     from pipeline.job import Job, run_job, save_estimated_mark
@@ -142,6 +154,24 @@ def remove(
         console.console.print(f"wrote the estimated mark to {saved_mark}" if saved_mark else
                               "no mark saved: the mask was inpainted (no translucent mark found)",
                               markup=False, soft_wrap=True)
+
+
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi"}
+
+
+def remove_video(job: object) -> None:
+    """`remove` on a video: the mark found once, every frame cleaned, audio kept."""
+    from pipeline.ui.video_progress import FrameProgress
+    from pipeline.video_job import run_video
+
+    with one_line_errors():
+        with console.warnings_to_console(), FrameProgress(job.video.name) as progress:
+            result = run_video(job, progress.update)
+    found = f" ({result.placement.describe()})" if result.placement else ""
+    resumed = f", went on from frame {result.resumed_from}" if result.resumed_from else ""
+    console.console.print(
+        f"wrote {result.output}: {result.frames} frames, {result.frames / result.seconds:.1f} "
+        f"fps{resumed}{found}", markup=False, soft_wrap=True)
 
 
 @app.command()
