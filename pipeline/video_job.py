@@ -12,13 +12,14 @@ import json
 import os
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from pipeline.core.blend import Mark
+from pipeline.core.blend import VISIBLE, Mark, box_around
 from pipeline.core.estimate_sizes import estimate_pictures
 from pipeline.core.placement import Placement, locate, place, threshold
 from pipeline.core.restore import check_hole
@@ -28,6 +29,7 @@ from pipeline.io.imaging import Picture, load_mask
 from pipeline.io.marks import load_mark
 from pipeline.io.paths import check_not_an_input, check_output
 from pipeline.io.video import (
+    Chunk,
     Encoding,
     VideoInfo,
     is_video,
@@ -39,6 +41,8 @@ from pipeline.io.video import (
 from pipeline.video_recover import RADIUS, ClipMark, FillCarry, recover_frames
 
 SAMPLES = 16  # frames the mark is found or estimated on
+CHECK_MARGIN = 16  # px around the mark where a sampled frame is checked
+CONFIRMED_SHARE = 0.5  # of sampled frames that may refuse a mark the others confirm
 CHUNK = 48  # frames decoded, recovered and encoded together
 FrameProgress = Callable[[int, int], None]  # (frames done, frames in all)
 
@@ -92,8 +96,8 @@ def sample_frames(path: Path, info: VideoInfo, count: int = SAMPLES) -> np.ndarr
     """(N, H, W, 3) uint8: `count` frames spread evenly over the clip."""
     wanted = set(np.linspace(0, info.frames - 1, min(count, info.frames)).round().astype(int))
     picked = []
-    for start, frames in read_chunks(path, CHUNK):
-        picked += [frame for i, frame in enumerate(frames, start) if i in wanted]
+    for chunk in read_chunks(path, CHUNK):
+        picked += [frame for i, frame in enumerate(chunk.frames, chunk.start) if i in wanted]
     return np.stack(picked)
 
 
@@ -131,10 +135,28 @@ def find_mark(job: VideoJob, info: VideoInfo) -> tuple[Mark, Placement | None]:
     if found.confidence < needed:
         raise _refused(job, f"watermark {name} not found (best match {found.confidence:.2f} "
                        f"< {needed})")
+    placed = place(template, found, info.size)
     if found.problem is not None:
-        raise _refused(job, f"watermark {name} not found (best match at x={found.left}, "
-                       f"y={found.top}: {found.problem})")
-    return place(template, found, info.size), found
+        problem = confirmed_on_frames(placed, samples)
+        if problem is not None:
+            raise _refused(job, f"watermark {name} not found (best match at x={found.left}, "
+                           f"y={found.top}: {problem})")
+    return placed, replace(found, problem=None)
+
+
+def confirmed_on_frames(mark: Mark, samples: np.ndarray) -> str | None:
+    """None when the blend model confirms the placed `mark` on most sampled frames (the median
+    of a moving background can leave a confirmed mark's outline faintly visible), else the most
+    common reason it does not."""
+    window = box_around(mark.alpha > VISIBLE, CHECK_MARGIN)
+    local = Mark(mark.alpha[window], mark.colour[(slice(None), *window)])
+    problems = [verify(local, frame[window].astype(np.float32).transpose(2, 0, 1) / 255,
+                       lossy=True).problem for frame in samples]
+    refused = [p for p in problems if p is not None]
+    if len(refused) <= CONFIRMED_SHARE * len(problems):
+        return None
+    return f"{Counter(p.split(' (')[0] for p in refused).most_common(1)[0][0]} on " \
+        f"{len(refused)} of {len(problems)} sampled frames"
 
 
 @dataclass
@@ -188,15 +210,14 @@ def _prepare(job: VideoJob, info: VideoInfo, folder: Path) -> tuple[Mark, RunSta
     return mark, state
 
 
-def _with_next(chunks: Iterator[tuple[int, np.ndarray]]) -> Iterator[tuple[int, np.ndarray,
-                                                                          np.ndarray | None]]:
+def _with_next(chunks: Iterator[Chunk]) -> Iterator[tuple[Chunk, Chunk | None]]:
     """Each chunk with the one after it (None for the last)."""
     current = next(chunks, None)
     for following in chunks:
-        yield current[0], current[1], following[1]
+        yield current, following
         current = following
     if current is not None:
-        yield current[0], current[1], None
+        yield current, None
 
 
 def run_video(job: VideoJob, progress: FrameProgress | None = None) -> VideoResult:
@@ -212,22 +233,22 @@ def run_video(job: VideoJob, progress: FrameProgress | None = None) -> VideoResu
     carry, before = FillCarry(), np.zeros((0, rows.stop - rows.start, cols.stop - cols.start, 3),
                                          np.uint8)
     segments, resumed, written = [], state.chunks_done * job.chunk, 0
-    for index, (start, frames, following) in enumerate(
-            _with_next(read_chunks(job.video, job.chunk))):
-        windows = frames[:, rows, cols]
+    for index, (chunk, following) in enumerate(_with_next(read_chunks(job.video, job.chunk))):
+        windows = chunk.frames[:, rows, cols]
         segment = folder / f"segment{index:06d}.mp4"
         segments.append(segment)
         if index >= state.chunks_done or not segment.is_file():
-            after = following[:RADIUS, rows, cols] if following is not None else before[:0]
+            after = following.frames[:RADIUS, rows, cols] if following else before[:0]
             stack = np.concatenate([before, windows, after])
             targets = range(len(before), len(before) + len(windows))
-            cleaned = frames.copy()
+            cleaned = chunk.frames.copy()
             cleaned[:, rows, cols] = recover_frames(stack, clip.local, targets, carry)
-            write_segment(cleaned, start, info, job.encoding, segment)
+            write_segment(replace(chunk, frames=cleaned), info, job.encoding, segment,
+                          clip.window)
             state.chunks_done = index + 1
             state.save(folder)
         before = windows[-RADIUS:]
-        written = start + len(frames)
+        written = chunk.start + len(chunk.frames)
         if progress is not None:
             progress(written, info.frames)
     join(segments, job.video, job.output)

@@ -135,6 +135,8 @@ def recover_frames(windows: np.ndarray, mark: Mark, targets: range, carry: FillC
     keep = np.where(mark.alpha >= OPAQUE, 0.0, (1 - alpha) ** 2).astype(np.float32)
     stacked = np.concatenate([inverse, np.broadcast_to(keep[None, ..., None],
                                                        (len(frames), *size, 1))], axis=3)
+    # Opaque pixels hold nothing of the photo: NaN, so that no aligned pixel interpolates them.
+    stacked[:, mark.alpha >= OPAQUE] = np.nan
     recovered = []
     for target in targets:
         sources = range(max(0, target - radius), min(len(frames), target + radius + 1))
