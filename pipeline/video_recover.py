@@ -28,7 +28,9 @@ NOISE = 2 / 255  # the codec's error in a decoded frame (lossy video: at least J
 MISALIGNED = 3.0  # a frame whose aligned pixel is this many noise sigmas off is not trusted
 SEEN = 0.05  # total weight below which a pixel counts as not shown by any frame
 RING_STILL = 1.5 / 255  # mean ring change under which a carried fill stays
-FLOW_STEP = 3  # px between the flow samples an affine map is fitted to
+CORNERS = 300  # ring corners tracked from frame to frame
+MIN_POINTS = 12  # tracked corners an affine map needs
+INNER_MARGIN = 4  # px around the mark's box that are fused (the fill's ring among them)
 
 
 @dataclass(frozen=True)
@@ -49,15 +51,12 @@ class ClipMark:
         return Mark(self.mark.alpha[rows, cols], self.mark.colour[:, rows, cols])
 
 
-def _affine(flow: np.ndarray, ring: np.ndarray) -> np.ndarray:
-    """The 2x3 affine map (x, y) -> (x, y) + flow that best explains the ring's flow."""
-    ys, xs = np.nonzero(ring[::FLOW_STEP, ::FLOW_STEP])
-    ys, xs = ys * FLOW_STEP, xs * FLOW_STEP
+def _affine(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The 2x3 affine map taking `source` points (P, 2) onto `target`, robust to outliers
+    (the identity with too few points)."""
     identity = np.array([[1, 0, 0], [0, 1, 0]], np.float64)
-    if len(xs) < 12:
+    if len(source) < MIN_POINTS:
         return identity
-    source = np.stack([xs, ys], axis=1).astype(np.float32)
-    target = source + flow[ys, xs]
     matrix, _ = cv2.estimateAffine2D(source, target, method=cv2.RANSAC,
                                      ransacReprojThreshold=1.0)
     return identity if matrix is None else matrix
@@ -65,12 +64,20 @@ def _affine(flow: np.ndarray, ring: np.ndarray) -> np.ndarray:
 
 def motions(greys: np.ndarray, ring: np.ndarray) -> list[np.ndarray]:
     """For greys (N, h, w) uint8 windows: 3x3 maps from frame k's coordinates into frame
-    k-1's, for k = 1..N-1 (frame 0's entry is the identity)."""
+    k-1's, for k = 1..N-1 (frame 0's entry is the identity): corners of the ring tracked by
+    pyramidal Lucas-Kanade (a few hundred points: cheaper than a dense flow of the window, and
+    as exact once an affine map is fitted to them)."""
     maps = [np.eye(3)]
+    mask = ring.astype(np.uint8)
     for k in range(1, len(greys)):
-        flow = cv2.calcOpticalFlowFarneback(greys[k], greys[k - 1], None, 0.5, 2, 13, 2, 5,
-                                            1.1, 0)
-        maps.append(np.vstack([_affine(flow, ring), [0, 0, 1]]))
+        corners = cv2.goodFeaturesToTrack(greys[k], CORNERS, 0.01, 3, mask=mask)
+        matrix = np.array([[1, 0, 0], [0, 1, 0]], np.float64)
+        if corners is not None and len(corners) >= MIN_POINTS:
+            moved, found, _ = cv2.calcOpticalFlowPyrLK(greys[k], greys[k - 1], corners, None,
+                                                       winSize=(15, 15), maxLevel=2)
+            kept = found[:, 0] == 1
+            matrix = _affine(corners[kept, 0], moved[kept, 0])
+        maps.append(np.vstack([matrix, [0, 0, 1]]))
     return maps
 
 
@@ -116,7 +123,11 @@ def _warp(image: np.ndarray, chain: np.ndarray, size: tuple[int, int]) -> np.nda
     """(h, w, K) float32 sampled at chain(p) for every pixel p of a (h, w) canvas; NaN outside."""
     return cv2.warpAffine(image, chain[:2], (size[1], size[0]),
                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=np.nan)
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=(np.nan,) * 4)
+
+
+def _shift(top: int, left: int) -> np.ndarray:
+    return np.array([[1, 0, left], [0, 1, top], [0, 0, 1]], np.float64)
 
 
 def recover_frames(windows: np.ndarray, mark: Mark, targets: range, carry: FillCarry,
@@ -124,28 +135,34 @@ def recover_frames(windows: np.ndarray, mark: Mark, targets: range, carry: FillC
     """windows (N, h, w, 3) uint8 crops of consecutive frames, `mark` the mark on the crop:
     the recovered crops (len(targets), h, w, 3) uint8 of the frames in `targets` (indices into
     `windows`; the others only help)."""
-    size = windows.shape[1:3]
     footprint = mark.alpha > VISIBLE
     ring = ~ndimage.binary_dilation(footprint, iterations=4)
     maps = motions(np.stack([cv2.cvtColor(w, cv2.COLOR_RGB2GRAY) for w in windows]), ring)
+    # Frames are fused only on the mark's box (and a few px for the fill's ring), not the ring
+    # the motion is read from.
+    inner = box_around(footprint, INNER_MARGIN)
+    size = (inner[0].stop - inner[0].start, inner[1].stop - inner[1].start)
+    offset = _shift(inner[0].start, inner[1].start)
     alpha = np.minimum(mark.alpha, OPAQUE)
-    colour = mark.colour.transpose(1, 2, 0)
     frames = windows.astype(np.float32) / 255
-    inverse = (frames - alpha[None, ..., None] * colour[None]) / (1 - alpha[None, ..., None])
+    inverse = (frames - alpha[None, ..., None] * mark.colour.transpose(1, 2, 0)[None]) \
+        / (1 - alpha[None, ..., None])
     keep = np.where(mark.alpha >= OPAQUE, 0.0, (1 - alpha) ** 2).astype(np.float32)
     stacked = np.concatenate([inverse, np.broadcast_to(keep[None, ..., None],
-                                                       (len(frames), *size, 1))], axis=3)
+                                                       (*inverse.shape[:3], 1))], axis=3)
     # Opaque pixels hold nothing of the photo: NaN, so that no aligned pixel interpolates them.
     stacked[:, mark.alpha >= OPAQUE] = np.nan
-    recovered = []
-    for target in targets:
+    recovered = windows[targets.start:targets.stop].copy()
+    for number, target in enumerate(targets):
         sources = range(max(0, target - radius), min(len(frames), target + radius + 1))
-        warped = np.stack([stacked[target] if s == target else
-                           _warp(np.ascontiguousarray(stacked[s]), _to_frame(maps, target, s),
-                                 size) for s in sources])
-        values = _fuse(np.nan_to_num(warped[..., :3]), np.nan_to_num(warped[..., 3]))
-        recovered.append(_finish(values, frames[target], footprint, carry))
-    return np.stack(recovered)
+        warped = np.stack([_warp(stacked[s], _to_frame(maps, target, s) @ offset, size)
+                           for s in sources])
+        unknown = np.isnan(warped[..., 3])
+        warped[unknown] = 0
+        fused = _fuse(warped[..., :3], warped[..., 3])
+        recovered[number][inner] = _finish(fused, frames[target][inner], footprint[inner],
+                                           carry)
+    return recovered
 
 
 def _fuse(values: np.ndarray, weights: np.ndarray) -> np.ndarray:

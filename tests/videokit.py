@@ -100,10 +100,13 @@ def encode(frames: np.ndarray, path: Path, crf: int = 23, audio: bool = True) ->
 
 def marked_clip(path: Path, frames: int = 64, size: tuple[int, int] = (96, 160),
                 opacity: float | None = 0.55, crf: int = 23, photo: str = "coffee",
-                still: int = 0, mark: bool = True) -> Clip:
-    """A panned photo under the logo (or none), encoded with audio."""
-    clean = panned(photo, frames, size, still=still)
-    alpha, colour = logo(size, (size[0] - 30, size[1] - 110), 100, opacity)
+                still: int = 0, mark: bool = True, at: tuple[int, int] | None = None,
+                width: int = 100, scale: float = 0.6) -> Clip:
+    """A panned photo under the logo (or none; `width` px wide at `at`, by default near the
+    bottom right), encoded with audio."""
+    clean = panned(photo, frames, size, still=still, scale=scale)
+    at = at or (size[0] - 30, size[1] - 110)
+    alpha, colour = logo(size, at, width, opacity)
     marked = clean
     if mark:
         blend = alpha[None, ..., None] * colour[None] + (1 - alpha[None, ..., None]) * clean / 255

@@ -203,13 +203,11 @@ def write_segment(chunk: Chunk, info: VideoInfo, encoding: Encoding, path: Path,
                                           options=encoding.options())
             stream.width, stream.height = info.width, info.height
             stream.pix_fmt = _writable_pixel_format(encoding.codec, info.pixel_format)
-            stream.time_base = 1 / info.rate
             stream.thread_type = "AUTO"
             for offset, pixels in enumerate(chunk.frames):
                 planes = chunk.planes[offset] if chunk.planes is not None else None
                 frame = _video_frame(pixels, planes, window)
-                frame.pts = chunk.start + offset
-                frame.time_base = stream.time_base
+                frame.pts = chunk.start + offset  # in the encoder's time base, 1 / rate
                 container.mux(stream.encode(frame))
             container.mux(stream.encode(None))
     except av.FFmpegError as problem:
