@@ -109,8 +109,9 @@ def remove(
         Path | None, typer.Option(help="Write intermediate results into this folder.")
     ] = None,
     snapshot_every: Annotated[int, typer.Option(min=1, help="Steps between snapshots.")] = 50,
-    codec: Annotated[str, typer.Option(help="Videos: the encoder (libx264, libx265, ...).")] = (
-        "libx264"),
+    codec: Annotated[str | None, typer.Option(
+        help="Videos: the encoder (default libx264; libvpx-vp9 for .webm, mpeg4 for .avi).",
+    )] = None,
     crf: Annotated[int, typer.Option(min=0, max=63, help="Videos: quality, lower = better.")] = 18,
     chunk_frames: Annotated[int, typer.Option(min=1, help="Videos: frames per chunk.")] = 48,
 ) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench import batch, quality, sheets, templates
+from bench import batch, quality, sheets, templates, video
 from bench.metrics import Quality
 from pipeline.settings import DEFAULT, FAST, REFERENCE
 
@@ -158,6 +158,7 @@ SECTIONS = {
     "templates": lambda args: templates.section(SHARED / "gt"),
     "throughput": batch.section_throughput,
     "gpu": batch.section_gpu_sharing,
+    "video": video.section,
 }
 
 

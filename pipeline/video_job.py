@@ -228,6 +228,7 @@ def run_video(job: VideoJob, progress: FrameProgress | None = None) -> VideoResu
     does not carry the mark."""
     started = time.monotonic()
     check_video_job(job)
+    job = replace(job, encoding=job.encoding.for_output(job.output))
     info = probe(job.video)
     folder = work_folder(job.output)
     mark, state = _prepare(job, info, folder)

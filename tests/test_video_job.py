@@ -54,9 +54,9 @@ def test_translucent_logo_recovered_with_the_other_frames(tmp_path):
     decoded, output = decode(clip.path), decode(result.output)
     inverse = box_psnr(plain_inverse(decoded, alpha, colour), clip.clean, clip.box)
     recovered = box_psnr(output, clip.clean, clip.box)
-    # Measured: 34.1 dB against the plain per-frame inverse's 30.2 dB.
-    assert recovered >= 33.5 and recovered >= inverse + 3
-    assert flicker(output, clip.clean, clip.box) <= 1.0  # measured -0.2
+    # Measured: 34.9 dB against the plain per-frame inverse's 30.2 dB.
+    assert recovered >= 34 and recovered >= inverse + 3.5
+    assert flicker(output, clip.clean, clip.box) <= 1.0  # measured 0.04
     assert far_psnr(output, decoded, clip.box) >= 40  # measured 41.2
     assert not work_folder(result.output).exists()
 
@@ -74,8 +74,8 @@ def test_opaque_logo_filled_from_the_frames_where_the_photo_moved(tmp_path):
     result = run_video(VideoJob(clip.path, tmp_path / "clean.mp4", mask=mask, chunk=16))
     output = decode(result.output)
     assert len(output) == 48
-    assert box_psnr(output, clip.clean, clip.box) >= 29  # measured 30.5 (input 10.4)
-    assert flicker(output, clip.clean, clip.box) <= 1.0  # measured 0.08
+    assert box_psnr(output, clip.clean, clip.box) >= 31  # measured 32.9 (input 10.4)
+    assert flicker(output, clip.clean, clip.box) <= 1.0  # measured 0.2
 
 
 def test_opaque_fill_carried_while_the_background_stands_still(tmp_path):

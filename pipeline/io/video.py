@@ -10,7 +10,7 @@ import itertools
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -24,13 +24,24 @@ VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi"}
 COPIED_KINDS = ("audio", "subtitle")  # streams carried over packet for packet
 
 
+# The encoder a container gets when none is named: WebM holds VP8/VP9/AV1 only, AVI no H.264
+# in the MP4 layout the segments carry.
+DEFAULT_CODECS = {".webm": "libvpx-vp9", ".avi": "mpeg4"}
+
+
 @dataclass(frozen=True)
 class Encoding:
     """How the cleaned video is written: visually lossless H.264 by default."""
 
-    codec: str = "libx264"
+    codec: str | None = None  # None: libx264, or what the output's container needs
     crf: int = 18
     preset: str = "medium"
+
+    def for_output(self, output: Path) -> Encoding:
+        """The encoding with its codec decided for `output`."""
+        if self.codec is not None:
+            return self
+        return replace(self, codec=DEFAULT_CODECS.get(output.suffix.lower(), "libx264"))
 
     def options(self) -> dict[str, str]:
         # No B-frames: each segment then starts and ends on its own timestamps, so segments
@@ -38,8 +49,8 @@ class Encoding:
         options = {"bf": "0"}
         if self.codec in ("libx264", "libx265"):
             options |= {"crf": str(self.crf), "preset": self.preset}
-        elif self.codec.startswith("libvpx"):
-            options |= {"crf": str(self.crf), "b": "0"}
+        elif self.codec and self.codec.startswith("libvpx"):
+            options |= {"crf": str(self.crf), "b": "0", "auto-alt-ref": "0"}
         else:
             options |= {"qscale": str(max(1, self.crf // 6))}
         return options
@@ -197,6 +208,7 @@ def write_segment(chunk: Chunk, info: VideoInfo, encoding: Encoding, path: Path,
     when complete). With `window` (rows, cols), pixels outside it are taken from the decoded
     planes where the chunk has them."""
     partial = path.with_name(path.name + ".partial.mp4")
+    encoding = encoding.for_output(path)
     try:
         with av.open(str(partial), "w") as container:
             stream = container.add_stream(encoding.codec, rate=info.rate,
@@ -210,7 +222,7 @@ def write_segment(chunk: Chunk, info: VideoInfo, encoding: Encoding, path: Path,
                 frame.pts = chunk.start + offset  # in the encoder's time base, 1 / rate
                 container.mux(stream.encode(frame))
             container.mux(stream.encode(None))
-    except av.FFmpegError as problem:
+    except (av.FFmpegError, ValueError) as problem:
         partial.unlink(missing_ok=True)
         raise InputError(f"{path}: cannot encode with {encoding.codec} ({problem})") from None
     os.replace(partial, path)
@@ -251,6 +263,8 @@ def _mux(segments: Sequence[Path], source: Path, path: Path) -> None:
         with av.open(str(path), "w", format=_format_for(path)) as out:
             template = inputs[0].streams.video[0]
             video = {template.index: out.add_stream_from_template(template)}
+            if path.suffix.lower() == ".avi":  # AVI reads its frame rate off the time base
+                video[template.index].time_base = 1 / template.average_rate
             kept = [s for s in original.streams if s.type in COPIED_KINDS]
             copies = {s.index: out.add_stream_from_template(s) for s in kept}
             picture = itertools.chain.from_iterable(
@@ -259,7 +273,7 @@ def _mux(segments: Sequence[Path], source: Path, path: Path) -> None:
             # Interleaved by time, so the muxer holds a few packets, not the whole clip.
             for _, packet in heapq.merge(picture, copied, key=lambda timed: timed[0]):
                 out.mux(packet)
-    except av.FFmpegError as problem:
+    except (av.FFmpegError, ValueError) as problem:
         raise InputError(f"{source}: cannot write its streams into {path.suffix} "
                          f"({problem})") from None
     finally:

@@ -41,6 +41,7 @@ def test_segments_join_into_the_same_clip_with_its_audio(clip, tmp_path):
     again = probe(output)
     assert (again.frames, again.rate, again.size, again.pixel_format, again.streams) == (
         info.frames, info.rate, info.size, info.pixel_format, info.streams)
+    assert again.duration == pytest.approx(info.duration)
     assert audio_packets(output) == audio_packets(clip)
     assert len(audio_packets(clip)) > 10
     before, after = decode(clip), decode(output)
