@@ -36,6 +36,7 @@ from pipeline.io.video import (
     join,
     probe,
     read_chunks,
+    read_frames,
     write_segment,
 )
 from pipeline.video_recover import RADIUS, ClipMark, FillCarry, recover_frames
@@ -97,11 +98,8 @@ def check_video_job(job: VideoJob) -> None:
 
 def sample_frames(path: Path, info: VideoInfo, count: int = SAMPLES) -> np.ndarray:
     """(N, H, W, 3) uint8: `count` frames spread evenly over the clip."""
-    wanted = set(np.linspace(0, info.frames - 1, min(count, info.frames)).round().astype(int))
-    picked = []
-    for chunk in read_chunks(path, CHUNK):
-        picked += [frame for i, frame in enumerate(chunk.frames, chunk.start) if i in wanted]
-    return np.stack(picked)
+    wanted = np.linspace(0, info.frames - 1, min(count, info.frames)).round().astype(int)
+    return read_frames(path, set(wanted.tolist()))
 
 
 def _refused(job: VideoJob, why: str) -> NoMarkFound:

@@ -161,6 +161,20 @@ def read_chunks(path: Path, chunk: int) -> Iterator[Chunk]:
             yield _chunk(start, rgb, planes)
 
 
+def read_frames(path: Path, wanted: set[int]) -> np.ndarray:
+    """(N, H, W, 3) uint8 RGB: the frames of the clip whose indices are in `wanted`, in order
+    (the others are decoded but not converted)."""
+    container = _open(path)
+    with container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        picked = [frame.to_ndarray(format="rgb24")
+                  for index, frame in enumerate(container.decode(stream)) if index in wanted]
+    if not picked:
+        raise InputError(f"{path}: no frame could be decoded")
+    return np.stack(picked)
+
+
 def _keeps_planes(pixel_format: str, height: int, width: int) -> bool:
     return pixel_format == "yuv420p" and height % 2 == 0 and width % 2 == 0
 
