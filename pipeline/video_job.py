@@ -21,7 +21,13 @@ import numpy as np
 
 from pipeline.core.blend import VISIBLE, Mark, box_around
 from pipeline.core.estimate_sizes import estimate_pictures
-from pipeline.core.placement import Placement, locate, place, threshold
+from pipeline.core.placement import (
+    MIN_CONFIDENCE_IN_PLACE,
+    Placement,
+    locate,
+    place,
+    threshold,
+)
 from pipeline.core.restore import check_hole
 from pipeline.core.verify import verify
 from pipeline.errors import InputError, NoMarkFound
@@ -125,9 +131,16 @@ def find_mark(job: VideoJob, info: VideoInfo) -> tuple[Mark, Placement | None]:
         except InputError as problem:
             raise _refused(job, f"no mark estimated from {len(samples)} sampled frames "
                            f"({problem})") from None
-        verdict = verify(mark, median, lossy=True)
-        if verdict.problem is not None:
-            raise _refused(job, f"the estimated mark is not confirmed ({verdict.problem})")
+        # Frames without a mark still share something (noise, a faint smear); a real mark's
+        # outline shows in their median as a template's does in a photo, and its blend model is
+        # confirmed frame by frame.
+        shows = verify(mark, median, lossy=True).before
+        if shows < MIN_CONFIDENCE_IN_PLACE:
+            raise _refused(job, f"no mark shared by the frames (the estimate's outline shows "
+                           f"{shows:.2f} < {MIN_CONFIDENCE_IN_PLACE} in their median)")
+        problem = confirmed_on_frames(mark, samples)
+        if problem is not None:
+            raise _refused(job, f"the estimated mark is not confirmed ({problem})")
         return mark, None
     template = load_mark(job.template, channels=3)
     found = locate(template, median, lossy=True)
@@ -253,7 +266,11 @@ def run_video(job: VideoJob, progress: FrameProgress | None = None) -> VideoResu
         written = chunk.start + len(chunk.frames)
         if progress is not None:
             progress(written, info.frames)
-    join(segments, job.video, job.output)
+    try:
+        join(segments, job.video, job.output)
+    except InputError:  # the container cannot hold these streams: a rerun would fail the same
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     shutil.rmtree(folder, ignore_errors=True)
     placement = Placement.from_dict(state.placement) if state.placement else None
     return VideoResult(job.output, info, job.route, placement, written, resumed,

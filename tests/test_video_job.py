@@ -108,3 +108,12 @@ def test_clip_without_the_mark_is_refused_and_left_untouched(tmp_path):
         run_video(VideoJob(clip.path, output, template=template))
     assert clip.path.read_bytes() == before
     assert not output.exists() and not work_folder(output).exists()
+
+
+def test_clip_without_a_mark_to_estimate_is_refused(tmp_path):
+    clip = marked_clip(tmp_path / "clip.mp4", frames=32, size=SIZE, mark=False, crf=18)
+    output = tmp_path / "clean.mp4"
+    with pytest.raises(NoMarkFound, match="clip.mp4: no mark shared by the frames .*left "
+                                          "untouched"):
+        run_video(VideoJob(clip.path, output))
+    assert not output.exists() and not work_folder(output).exists()
