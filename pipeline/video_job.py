@@ -267,7 +267,7 @@ def run_video(job: VideoJob, progress: FrameProgress | None = None) -> VideoResu
         if progress is not None:
             progress(written, info.frames)
     try:
-        join(segments, job.video, job.output)
+        join(segments, job.video, job.output, folder / f"joined{job.output.suffix}")
     except InputError:  # the container cannot hold these streams: a rerun would fail the same
         shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -8,7 +8,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -243,16 +242,14 @@ def write_segment(chunk: Chunk, info: VideoInfo, encoding: Encoding, path: Path,
     return path
 
 
-def join(segments: Sequence[Path], source: Path, output: Path) -> Path:
-    """The output clip: the segments' video packets in order, then every audio and subtitle
-    packet of `source` copied as it is. Written to a temporary file beside `output` and renamed,
-    so `output` is complete or absent."""
-    handle, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=output.suffix,
-                                    dir=output.parent)
-    os.close(handle)
-    partial = Path(name)
+def join(segments: Sequence[Path], source: Path, output: Path, partial: Path) -> Path:
+    """The output clip: the segments' video packets in order, with every audio and subtitle
+    packet of `source` copied as it is, interleaved by time. Written to `partial` (on the
+    output's file system) and renamed, so `output` is complete or absent."""
     try:
         _mux(segments, source, partial)
+        with open(partial, "rb") as stream:
+            os.fsync(stream.fileno())
         os.chmod(partial, new_file_mode(output))
         os.replace(partial, output)
     finally:

@@ -37,7 +37,7 @@ def test_segments_join_into_the_same_clip_with_its_audio(clip, tmp_path):
     nothing = (slice(0, 0), slice(0, 0))  # every pixel from the decoded planes
     segments = [write_segment(chunk, info, Encoding(), tmp_path / f"s{chunk.start}.mp4", nothing)
                 for chunk in read_chunks(clip, 16)]
-    output = join(segments, clip, tmp_path / "out.mp4")
+    output = join(segments, clip, tmp_path / "out.mp4", tmp_path / "joining.mp4")
     again = probe(output)
     assert (again.frames, again.rate, again.size, again.pixel_format, again.streams) == (
         info.frames, info.rate, info.size, info.pixel_format, info.streams)
