@@ -12,14 +12,13 @@ import json
 import os
 import shutil
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from pipeline.core.blend import VISIBLE, Mark, box_around
+from pipeline.core.blend import Mark
 from pipeline.core.estimate_sizes import estimate_pictures
 from pipeline.core.placement import (
     MIN_CONFIDENCE_IN_PLACE,
@@ -45,14 +44,13 @@ from pipeline.io.video import (
     read_frames,
     write_segment,
 )
+from pipeline.video_check import confirmed_on_frames
 from pipeline.video_recover import RADIUS, ClipMark, FillCarry, recover_frames
 
 SAMPLES = 16  # frames a template is found and confirmed on
 # frames a mark is estimated on (the joint matte's time grows with them; 8 of a 48-frame test clip
 # gave the same 35.4 dB as 16)
 ESTIMATE_SAMPLES = 8
-CHECK_MARGIN = 16  # px around the mark where a sampled frame is checked
-CONFIRMED_SHARE = 0.5  # of sampled frames that may refuse a mark the others confirm
 CHUNK = 48  # frames decoded, recovered and encoded together
 FrameProgress = Callable[[int, int], None]  # (frames done, frames in all)
 
@@ -156,21 +154,6 @@ def find_mark(job: VideoJob, info: VideoInfo) -> tuple[Mark, Placement | None]:
             raise _refused(job, f"watermark {name} not found (best match at x={found.left}, "
                            f"y={found.top}: {problem})")
     return placed, replace(found, problem=None)
-
-
-def confirmed_on_frames(mark: Mark, samples: np.ndarray) -> str | None:
-    """None when the blend model confirms the placed `mark` on most sampled frames (the median
-    of a moving background can leave a confirmed mark's outline faintly visible), else the most
-    common reason it does not."""
-    window = box_around(mark.alpha > VISIBLE, CHECK_MARGIN)
-    local = Mark(mark.alpha[window], mark.colour[(slice(None), *window)])
-    problems = [verify(local, frame[window].astype(np.float32).transpose(2, 0, 1) / 255,
-                       lossy=True).problem for frame in samples]
-    refused = [p for p in problems if p is not None]
-    if len(refused) <= CONFIRMED_SHARE * len(problems):
-        return None
-    return f"{Counter(p.split(' (')[0] for p in refused).most_common(1)[0][0]} on " \
-        f"{len(refused)} of {len(problems)} sampled frames"
 
 
 @dataclass

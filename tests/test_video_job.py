@@ -78,6 +78,15 @@ def test_opaque_logo_filled_from_the_frames_where_the_photo_moved(tmp_path):
     assert flicker(output, clip.clean, clip.box) <= 1.0  # measured 0.2
 
 
+def test_opaque_logo_template_confirmed_and_removed(tmp_path):
+    clip = marked_clip(tmp_path / "clip.mp4", frames=48, size=SIZE, opacity=1.0, crf=18,
+                       photo="rocket")
+    alpha, colour = logo(SIZE, (SIZE[0] - 30, SIZE[1] - 110), 100, 1.0)
+    template = write_template(alpha, colour, tmp_path / "logo.png")
+    result = run_video(VideoJob(clip.path, tmp_path / "clean.mp4", template=template, chunk=16))
+    assert box_psnr(decode(result.output), clip.clean, clip.box) >= 33  # measured 35.5
+
+
 def test_opaque_fill_carried_while_the_background_stands_still(tmp_path):
     clip = marked_clip(tmp_path / "clip.mp4", frames=40, size=SIZE, opacity=1.0, crf=18,
                        still=40)
