@@ -119,29 +119,42 @@ def find_mark(job: VideoJob, info: VideoInfo) -> tuple[Mark, Placement | None]:
         if not hole.any():
             raise InputError(f"{job.mask}: the mask is empty")
         return Mark(hole.astype(np.float32), np.zeros((3, *info.size), np.float32)), None
-    samples = sample_frames(job.video, info, ESTIMATE_SAMPLES if job.template is None else SAMPLES)
-    median = np.median(samples, axis=0).astype(np.float32).transpose(2, 0, 1) / 255
     if job.template is None:
-        pictures = [Picture(pixels=f, mode="RGB", source=f"{job.video} frame", lossy=True)
-                    for f in samples]
-        try:
-            mark = estimate_pictures(pictures, str(job.video)).mark
-        except InputError as problem:
-            raise _refused(job, f"no mark estimated from {len(samples)} sampled frames "
-                           f"({problem})") from None
-        # Frames without a mark still share something (noise, a faint smear); a real mark's
-        # outline shows in their median as a template's does in a photo, and its blend model is
-        # confirmed frame by frame.
-        shows = verify(mark, median, lossy=True).before
-        if shows < MIN_CONFIDENCE_IN_PLACE:
-            raise _refused(job, f"no mark shared by the frames (the estimate's outline shows "
-                           f"{shows:.2f} < {MIN_CONFIDENCE_IN_PLACE} in their median)")
-        problem = confirmed_on_frames(mark, samples)
-        if problem is not None:
-            raise _refused(job, f"the estimated mark is not confirmed ({problem})")
-        return mark, None
+        return _estimated(job, sample_frames(job.video, info, ESTIMATE_SAMPLES)), None
+    return _placed(job, info, sample_frames(job.video, info, SAMPLES))
+
+
+def _median(samples: np.ndarray) -> np.ndarray:
+    return np.median(samples, axis=0).astype(np.float32).transpose(2, 0, 1) / 255
+
+
+def _estimated(job: VideoJob, samples: np.ndarray) -> Mark:
+    """The mark the folder estimator finds on the sampled frames, once the frames confirm it."""
+    pictures = [Picture(pixels=f, mode="RGB", source=f"{job.video} frame", lossy=True)
+                for f in samples]
+    try:
+        mark = estimate_pictures(pictures, str(job.video)).mark
+    except InputError as problem:
+        raise _refused(job, f"no mark estimated from {len(samples)} sampled frames "
+                       f"({problem})") from None
+    # Frames without a mark still share something (noise, a faint smear); a real mark's outline
+    # shows in their median as a template's does in a photo, and its blend model is confirmed
+    # frame by frame.
+    shows = verify(mark, _median(samples), lossy=True).before
+    if shows < MIN_CONFIDENCE_IN_PLACE:
+        raise _refused(job, f"no mark shared by the frames (the estimate's outline shows "
+                       f"{shows:.2f} < {MIN_CONFIDENCE_IN_PLACE} in their median)")
+    problem = confirmed_on_frames(mark, samples)
+    if problem is not None:
+        raise _refused(job, f"the estimated mark is not confirmed ({problem})")
+    return mark
+
+
+def _placed(job: VideoJob, info: VideoInfo, samples: np.ndarray) -> tuple[Mark, Placement]:
+    """The template found on the sampled frames' median (the mark is sharp there, the moving
+    background blurred), confirmed on the frames themselves when the median alone does not."""
     template = load_mark(job.template, channels=3)
-    found = locate(template, median, lossy=True)
+    found = locate(template, _median(samples), lossy=True)
     needed = threshold(template, info.size)
     name = job.template.name
     if found.confidence < needed:
