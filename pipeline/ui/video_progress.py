@@ -35,17 +35,14 @@ class FrameProgress:
             self.bar.__exit__(*exc)
 
     def update(self, done: int, total: int) -> None:
-        elapsed = max(time.monotonic() - self.started, 1e-6)
-        if self.first is None:
+        if self.first is None:  # the rate counts from the first chunk this run finished
             self.first, self.started = done, time.monotonic()
-            return
-        rate = (done - self.first) / elapsed
+        rate = (done - self.first) / max(time.monotonic() - self.started, 1e-6)
         if self.bar is not None:
             self.bar.update(self.task, completed=done, total=total, fps=rate)
             return
         tenth = done * 10 // max(total, 1)
         if tenth != self.last_tenth:
             self.last_tenth = tenth
-            left = (total - done) / rate if rate > 0 else float("nan")
-            console.print(f"{self.label}: frame {done}/{total}, {rate:.1f} fps, "
-                          f"{left:.0f}s left", markup=False)
+            speed = f", {rate:.1f} fps, {(total - done) / rate:.0f}s left" if rate > 0 else ""
+            console.print(f"{self.label}: frame {done}/{total}{speed}", markup=False)
