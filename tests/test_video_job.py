@@ -54,8 +54,8 @@ def test_translucent_logo_recovered_with_the_other_frames(tmp_path):
     decoded, output = decode(clip.path), decode(result.output)
     inverse = box_psnr(plain_inverse(decoded, alpha, colour), clip.clean, clip.box)
     recovered = box_psnr(output, clip.clean, clip.box)
-    # Measured: 34.9 dB against the plain per-frame inverse's 30.2 dB.
-    assert recovered >= 34 and recovered >= inverse + 3.5
+    # Measured: 34.9 dB against the plain per-frame inverse's 29.5 dB.
+    assert recovered >= 34 and recovered >= inverse + 4
     assert flicker(output, clip.clean, clip.box) <= 1.0  # measured 0.04
     assert far_psnr(output, decoded, clip.box) >= 40  # measured 41.2
     assert not work_folder(result.output).exists()
