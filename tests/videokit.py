@@ -73,12 +73,13 @@ def write_template(alpha: np.ndarray, colour: np.ndarray, path: Path) -> Path:
     return path
 
 
-def encode(frames: np.ndarray, path: Path, crf: int = 23, audio: bool = True) -> Path:
-    """H.264 (yuv420p) at `crf` plus a 440 Hz AAC tone as long as the clip."""
+def encode(frames: np.ndarray, path: Path, crf: int = 23, audio: bool = True,
+           pixel_format: str = "yuv420p") -> Path:
+    """H.264 at `crf` plus a 440 Hz AAC tone as long as the clip."""
     with av.open(str(path), "w") as container:
         video = container.add_stream("libx264", rate=RATE, options={"crf": str(crf)})
         video.height, video.width = frames.shape[1:3]
-        video.pix_fmt = "yuv420p"
+        video.pix_fmt = pixel_format
         sound = container.add_stream("aac", rate=SAMPLE_RATE, layout="mono") if audio else None
         for pixels in frames:
             container.mux(video.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))

@@ -51,6 +51,19 @@ def test_segments_join_into_the_same_clip_with_its_audio(clip, tmp_path):
                                                           "s16.mp4", "s32.mp4"]
 
 
+def test_other_pixel_formats_are_kept_through_rgb(tmp_path):
+    clip = encode(panned("coffee", 12, (96, 160)), tmp_path / "full.mp4", crf=18, audio=False,
+                  pixel_format="yuv444p")
+    info = probe(clip)
+    chunks = list(read_chunks(clip, 8))
+    assert info.pixel_format == "yuv444p" and all(c.planes is None for c in chunks)
+    segments = [write_segment(c, info, Encoding(), tmp_path / f"s{c.start}.mp4") for c in chunks]
+    output = join(segments, clip, tmp_path / "out.mp4", tmp_path / "joining.mp4")
+    again = probe(output)
+    assert (again.pixel_format, again.frames, again.streams) == ("yuv444p", 12, ("video",))
+    assert np.mean([psnr(a, b) for a, b in zip(decode(output), decode(clip), strict=True)]) >= 38
+
+
 def test_not_a_video_is_one_clear_error(tmp_path):
     fake = tmp_path / "notes.mp4"
     fake.write_text("not a video")
