@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,6 +17,9 @@ if str(ROOT) not in sys.path:  # `python cli.py` from a checkout, without instal
 
 from pipeline.errors import InputError  # noqa: E402
 from pipeline.ui import console  # noqa: E402
+
+if TYPE_CHECKING:
+    from pipeline.video_job import VideoJob
 
 app = typer.Typer(
     add_completion=False,
@@ -160,7 +163,7 @@ def remove(
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi"}
 
 
-def remove_video(job: object) -> None:
+def remove_video(job: VideoJob) -> None:
     """`remove` on a video: the mark found once, every frame cleaned, audio kept."""
     from pipeline.ui.video_progress import FrameProgress
     from pipeline.video_job import run_video
