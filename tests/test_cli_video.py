@@ -69,3 +69,21 @@ def test_a_killed_run_goes_on_from_its_last_chunk(tmp_path):
     assert info.frames == 96 and len(decode(output)) == 96
     assert audio_packets(output) == audio_packets(clip.path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clean.mp4", "clip.mp4", "logo.png"]
+
+
+def test_a_manifest_takes_videos_beside_images(tmp_path):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    clip = marked_clip(clips / "a.mp4", frames=24, size=SIZE, crf=18)
+    template_for(tmp_path)
+    manifest = tmp_path / "videos.yaml"
+    manifest.write_text("version: 1\noutput: out\njobs:\n"
+                        "  - images: clips/*.mp4\n    template: logo.png\n")
+    run = subprocess.run([sys.executable, str(CLI), "run", str(manifest)], capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr + run.stdout
+    output = tmp_path / "out" / "a.mp4"
+    assert probe(output).frames == 24 and audio_packets(output) == audio_packets(clip.path)
+    status = subprocess.run([sys.executable, str(CLI), "status", str(manifest)],
+                            capture_output=True, text=True, timeout=120)
+    assert "1 done" in status.stdout + status.stderr, status.stdout + status.stderr

@@ -19,6 +19,7 @@ from pipeline.core.estimate_sizes import estimate_pictures
 from pipeline.errors import InputError
 from pipeline.io.imaging import load_picture
 from pipeline.io.marks import save_mark
+from pipeline.io.video import is_video
 
 
 def auto_template_path(state: Path, entry: int, images: Sequence[Path]) -> Path:
@@ -102,7 +103,8 @@ def resolve(
     state = ledger.state_dir(manifest.output)
     marks: dict[Path, Path] = {}
     failed: dict[str, str] = {}
-    for entry in sorted({item.entry for item in jobs if item.job.template == AUTO_TEMPLATE}):
+    for entry in sorted({item.entry for item in jobs if item.job.template == AUTO_TEMPLATE
+                         and not is_video(item.job.image)}):  # a video estimates its own
         members = [item for item in manifest.jobs if item.entry == entry]
         images = [item.job.image for item in members]
         target = auto_template_path(state, entry, images)

@@ -26,8 +26,9 @@ from pipeline.batch.schema import (
 )
 from pipeline.core.restore import check_hole
 from pipeline.errors import InputError
-from pipeline.io.imaging import IMAGE_SUFFIXES, UnmarkWarning, load_picture, warn
+from pipeline.io.imaging import IMAGE_SUFFIXES, UnmarkWarning, load_mask, load_picture, warn
 from pipeline.io.paths import check_inside
+from pipeline.io.video import VIDEO_SUFFIXES, is_video, probe
 from pipeline.job import Job, check_output_path, load_job
 from pipeline.settings import DipSettings, RunOptions
 
@@ -120,7 +121,7 @@ def _candidates(folder: str, entry: Entry, output: str) -> tuple[str, list[str]]
         below = os.path.relpath(path, root)
         if (
             os.path.isfile(path)
-            and Path(path).suffix.lower() in IMAGE_SUFFIXES
+            and Path(path).suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES
             and not any(part.startswith(".") for part in Path(below).parts)
             and not (skip_output and _inside(path, output))
         ):
@@ -172,7 +173,7 @@ def load_manifest(path: str | Path) -> Manifest:
             if not pairs:
                 raise source.error(where, f"matches no images ({os.path.join(folder, entry.images)}"
                                    "; hidden files, masks and the output folder are skipped)")
-        elif Path(entry.image).suffix.lower() not in IMAGE_SUFFIXES:
+        elif Path(entry.image).suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
             raise source.error(where, f"cannot write '{Path(entry.image).suffix}' files "
                                f"(use one of {', '.join(sorted(IMAGE_SUFFIXES))})")
         settings, runtime = settings_for(source, schema, index)
@@ -198,7 +199,8 @@ def load_manifest(path: str | Path) -> Manifest:
                 invert_mask=entry.invert_mask,
             )
             try:
-                check_output_path(job)
+                if not is_video(job.image):  # a video's output is checked by its job
+                    check_output_path(job)
                 check_inside(target, Path(output))
             except InputError as problem:
                 raise source.error(("output",), str(problem)) from None
@@ -242,6 +244,13 @@ class InputCheck:
 
 
 def _check_inputs(job: Job) -> None:
+    if is_video(job.image):
+        info = probe(job.image)
+        if job.mask is not None:
+            load_mask(job.mask, info.size, invert=job.invert_mask)
+        elif job.template != AUTO_TEMPLATE:
+            load_picture(job.template)
+        return
     if job.template is None:
         picture, hole = load_job(job)
         check_hole(hole, str(job.mask))

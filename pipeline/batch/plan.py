@@ -17,6 +17,8 @@ from pipeline.batch.states import JobState
 from pipeline.errors import InputError
 from pipeline.io.checkpoints import folder_for
 from pipeline.io.paths import intact
+from pipeline.io.video import intact as video_intact
+from pipeline.io.video import is_video
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,8 @@ def judge(item: BatchJob, record: Record | None, hasher: Hasher, running: bool) 
                        input_hash, settings_hash, record)
     if record.state == JobState.DONE and not item.job.output.is_file():
         return Verdict(JobState.PENDING, "output missing", input_hash, settings_hash, record)
-    if record.state == JobState.DONE and not intact(item.job.output):
+    output_intact = video_intact if is_video(item.job.output) else intact
+    if record.state == JobState.DONE and not output_intact(item.job.output):
         return Verdict(JobState.PENDING, "output damaged (it does not decode)", input_hash,
                        settings_hash, record)
     return Verdict(record.state, record.reason, input_hash, settings_hash, record)

@@ -20,12 +20,14 @@ from typing import IO
 import torch
 
 from pipeline.batch.look import look_at
+from pipeline.batch.manifest import AUTO_TEMPLATE
 from pipeline.batch.progress import Reporter
 from pipeline.core.restore import Observers
 from pipeline.errors import InputError
 from pipeline.io.checkpoints import CheckpointFolder
 from pipeline.io.imaging import UnmarkWarning
-from pipeline.job import Job, run_job
+from pipeline.io.video import is_video
+from pipeline.job import Job, JobResult, run_job
 from pipeline.settings import DipSettings, RunOptions
 
 ORPHAN_CHECK_SECONDS = 0.5
@@ -124,7 +126,8 @@ def _run(task: Task) -> Outcome:
         warnings.simplefilter("always", UnmarkWarning)
         try:
             observers = Observers(progress=reporter.progress, checkpoints=checkpoints.region)
-            result = run_job(task.job, task.settings, runtime, observers)
+            result = _run_video(task.job) if is_video(task.job.image) else run_job(
+                task.job, task.settings, runtime, observers)
             info = result.facts()
             review = review_of(task, result)
         except InputError as problem:
@@ -150,6 +153,16 @@ def _run(task: Task) -> Outcome:
         trace=trace,
         review=review,
     )
+
+
+def _run_video(job: Job) -> object:
+    """A video of a manifest: its own mark (`template: auto` estimates it from its frames)."""
+    from pipeline.video_job import VideoJob, run_video
+
+    template = None if job.template == AUTO_TEMPLATE else job.template
+    result = run_video(VideoJob(job.image, job.output, job.mask,
+                                template, job.invert_mask))
+    return JobResult(result.output, job.route, result.placement)
 
 
 def review_of(task: Task, result: object) -> dict:

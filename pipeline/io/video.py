@@ -129,6 +129,14 @@ def probe(path: Path) -> VideoInfo:
         )
 
 
+def intact(path: Path) -> bool:
+    """Does a written video still open and hold frames? (A truncated MP4 lacks its index.)"""
+    try:
+        return probe(path).frames > 0
+    except InputError:
+        return False
+
+
 @dataclass(frozen=True)
 class Chunk:
     """Consecutive frames of a clip: RGB to work on, and the decoded planes as they were (8-bit
