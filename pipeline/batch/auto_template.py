@@ -105,7 +105,8 @@ def resolve(
     failed: dict[str, str] = {}
     for entry in sorted({item.entry for item in jobs if item.job.template == AUTO_TEMPLATE
                          and not is_video(item.job.image)}):  # a video estimates its own
-        members = [item for item in manifest.jobs if item.entry == entry]
+        members = [item for item in manifest.jobs
+                   if item.entry == entry and not is_video(item.job.image)]
         images = [item.job.image for item in members]
         target = auto_template_path(state, entry, images)
         index = target.with_suffix(".json")  # which template each image got
