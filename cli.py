@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -18,9 +18,6 @@ if str(ROOT) not in sys.path:  # `python cli.py` from a checkout, without instal
 from pipeline.errors import InputError  # noqa: E402
 from pipeline.ui import console  # noqa: E402
 
-if TYPE_CHECKING:
-    from pipeline.video_job import VideoJob
-
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -30,6 +27,7 @@ app = typer.Typer(
 EXIT_INPUT = 2
 EXIT_FAILED = 1
 LOSSY_SUFFIXES = {".jpg", ".jpeg", ".webp"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi"}  # (pipeline.io.video's, without av)
 
 
 @app.callback()
@@ -112,21 +110,14 @@ def remove(
         Path | None, typer.Option(help="Write intermediate results into this folder.")
     ] = None,
     snapshot_every: Annotated[int, typer.Option(min=1, help="Steps between snapshots.")] = 50,
-    codec: Annotated[str | None, typer.Option(
-        help="Videos: the encoder (default libx264; libvpx-vp9 for .webm, mpeg4 for .avi).",
-    )] = None,
+    codec: Annotated[str | None, typer.Option(help="Videos: encoder (default libx264).")] = None,
     crf: Annotated[int, typer.Option(min=0, max=63, help="Videos: quality, lower = better.")] = 18,
     chunk_frames: Annotated[int, typer.Option(min=1, help="Videos: frames per chunk.")] = 48,
 ) -> None:
     """Remove what MASK (or TEMPLATE) marks from IMAGE (a photo or a video)."""
+    output = output or image.with_name(f"{image.stem}.clean{image.suffix}")
     if image.suffix.lower() in VIDEO_SUFFIXES:
-        from pipeline.io.video import Encoding
-        from pipeline.video_job import VideoJob
-
-        output = output or image.with_name(f"{image.stem}.clean{image.suffix}")
-        remove_video(VideoJob(image, output, mask, template, invert_mask,
-                              Encoding(codec=codec, crf=crf), chunk_frames))
-        return
+        return remove_video(image, output, mask, template, invert_mask, codec, crf, chunk_frames)
     from pipeline.core.restore import Observers
     from pipeline.io.snapshots import SnapshotFolder
     from pipeline.job import Job, run_job, save_estimated_mark
@@ -140,7 +131,6 @@ def remove(
             raise InputError(f"{save_mark}: --save-mark needs --separate")
         settings = named_preset(preset).with_overrides(steps=steps, seed=seed, separate=separate)
         runtime = RunOptions(device=device, snapshot_every=snapshot_every if snapshots else 0)
-        output = output or image.with_name(f"{image.stem}.clean{image.suffix}")
         job = Job(image=image, output=output, mask=mask, template=template, invert_mask=invert_mask)
         with console.warnings_to_console(), console.StepProgress(image.name) as progress:
             observers = Observers(
@@ -160,22 +150,17 @@ def remove(
                               markup=False, soft_wrap=True)
 
 
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi"}
-
-
-def remove_video(job: VideoJob) -> None:
+def remove_video(video: Path, output: Path, *options: object) -> None:
     """`remove` on a video: the mark found once, every frame cleaned, audio kept."""
+    from pipeline.io.video import Encoding
     from pipeline.ui.video_progress import FrameProgress
-    from pipeline.video_job import run_video
+    from pipeline.video_job import VideoJob, run_video
 
-    with one_line_errors():
-        with console.warnings_to_console(), FrameProgress(job.video.name) as progress:
-            result = run_video(job, progress.update)
-    found = f" ({result.placement.describe()})" if result.placement else ""
-    resumed = f", went on from frame {result.resumed_from}" if result.resumed_from else ""
-    console.console.print(
-        f"wrote {result.output}: {result.frames} frames, {result.frames / result.seconds:.1f} "
-        f"fps{resumed}{found}", markup=False, soft_wrap=True)
+    mask, template, invert_mask, codec, crf, chunk_frames = options
+    job = VideoJob(video, output, mask, template, invert_mask, Encoding(codec, crf), chunk_frames)
+    with one_line_errors(), console.warnings_to_console(), FrameProgress(video.name) as progress:
+        result = run_video(job, progress.update)
+    console.console.print(result.summary(), markup=False, soft_wrap=True)
 
 
 @app.command()

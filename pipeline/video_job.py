@@ -81,6 +81,13 @@ class VideoResult:
     seconds: float
     refills: int  # times pixels no frame showed were filled afresh (the rest carried)
 
+    def summary(self) -> str:
+        """What `remove` says once the video is written."""
+        found = f" ({self.placement.describe()})" if self.placement else ""
+        resumed = f", went on from frame {self.resumed_from}" if self.resumed_from else ""
+        return (f"wrote {self.output}: {self.frames} frames, "
+                f"{self.frames / max(self.seconds, 1e-6):.1f} fps{resumed}{found}")
+
 
 def work_folder(output: Path) -> Path:
     """The hidden folder beside the output where segments and the run's state live."""
