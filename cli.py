@@ -67,8 +67,16 @@ def remove(
     threads: Annotated[int | None, typer.Option(
         min=1, help="Torch CPU threads (default: the cores this process may use and other "
                     "processes leave idle).")] = None,
+    codec: Annotated[str | None, typer.Option(help="Videos: encoder (default libx264).")] = None,
+    crf: Annotated[int, typer.Option(min=0, max=63, help="Videos: quality, lower = better.")] = 18,
+    chunk_frames: Annotated[int, typer.Option(min=1, help="Videos: frames per chunk.")] = 48,
 ) -> None:
-    """Remove what MASK (or TEMPLATE) marks from IMAGE."""
+    """Remove what MASK (or TEMPLATE) marks from IMAGE (a photo or a video)."""
+    output = output or image.with_name(f"{image.stem}.clean{image.suffix}")
+    from pipeline.io.paths import is_video
+
+    if is_video(image):
+        return remove_video(image, output, mask, template, invert_mask, codec, crf, chunk_frames)
     from pipeline.io.snapshots import SnapshotFolder
     from pipeline.job import Job, check_extra_outputs, check_job, run_job, save_estimated_mark
     from pipeline.settings import RunOptions
@@ -81,7 +89,6 @@ def remove(
             raise InputError(f"{save_mark}: --save-mark needs --separate")
         settings = named_preset(preset).with_overrides(steps=steps, seed=seed, separate=separate)
         runtime = RunOptions(device=device, snapshot_every=snapshot_every if snapshots else 0)
-        output = output or image.with_name(f"{image.stem}.clean{image.suffix}")
         job = Job(image=image, output=output, mask=mask, template=template, invert_mask=invert_mask)
         check_job(job, settings)  # before the maths load: a wrong path answers at once
         check_extra_outputs(job, save_mark, snapshots)
@@ -104,6 +111,19 @@ def remove(
         console.console.print(f"wrote the estimated mark to {saved_mark}" if saved_mark else
                               "no mark saved: the mask was inpainted (no translucent mark found)",
                               markup=False, soft_wrap=True)
+
+
+def remove_video(video: Path, output: Path, *options: object) -> None:
+    """`remove` on a video: the mark found once, every frame cleaned, audio kept."""
+    from pipeline.io.video import Encoding
+    from pipeline.ui.video_progress import FrameProgress
+    from pipeline.video_job import VideoJob, run_video
+
+    mask, template, invert_mask, codec, crf, chunk_frames = options
+    job = VideoJob(video, output, mask, template, invert_mask, Encoding(codec, crf), chunk_frames)
+    with one_line_errors(), console.warnings_to_console(), FrameProgress(video.name) as progress:
+        result = run_video(job, progress.update)
+    console.console.print(result.summary(), markup=False, soft_wrap=True)
 
 
 @app.command()

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench import batch, quality, sheets, studio, templates
+from bench import batch, quality, sheets, studio, templates, video
 from bench.metrics import Quality
 from pipeline.settings import DEFAULT, REFERENCE
 
@@ -174,6 +174,7 @@ SECTIONS = {
     "throughput": batch.section_throughput,
     "gpu": batch.section_gpu_sharing,
     "studio": lambda args: studio.section(),
+    "video": video.section,
 }
 
 

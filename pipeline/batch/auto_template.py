@@ -16,6 +16,7 @@ from pipeline.batch import ledger
 from pipeline.batch.manifest import AUTO_TEMPLATE, BatchJob, Manifest
 from pipeline.errors import InputError
 from pipeline.io.imaging import load_picture
+from pipeline.io.paths import is_video
 
 
 def auto_template_path(state: Path, entry: int, images: Sequence[Path]) -> Path:
@@ -103,8 +104,10 @@ def resolve(
     state = ledger.state_dir(manifest.output)
     marks: dict[Path, Path] = {}
     failed: dict[str, str] = {}
-    for entry in sorted({item.entry for item in jobs if item.job.template == AUTO_TEMPLATE}):
-        members = [item for item in manifest.jobs if item.entry == entry]
+    for entry in sorted({item.entry for item in jobs if item.job.template == AUTO_TEMPLATE
+                         and not is_video(item.job.image)}):  # a video estimates its own
+        members = [item for item in manifest.jobs
+                   if item.entry == entry and not is_video(item.job.image)]
         images = [item.job.image for item in members]
         target = auto_template_path(state, entry, images)
         index = target.with_suffix(".json")  # which template each image got

@@ -25,8 +25,8 @@ from pipeline.batch.schema import (
     settings_for,
 )
 from pipeline.errors import InputError
-from pipeline.io.imaging import IMAGE_SUFFIXES, UnmarkWarning, load_picture, warn
-from pipeline.io.paths import check_inside
+from pipeline.io.imaging import IMAGE_SUFFIXES, UnmarkWarning, load_mask, load_picture, warn
+from pipeline.io.paths import VIDEO_SUFFIXES, check_inside, is_video
 from pipeline.job import Job, check_output_path, load_job
 from pipeline.settings import DipSettings, RunOptions
 
@@ -119,7 +119,7 @@ def _candidates(folder: str, entry: Entry, output: str) -> tuple[str, list[str]]
         below = os.path.relpath(path, root)
         if (
             os.path.isfile(path)
-            and Path(path).suffix.lower() in IMAGE_SUFFIXES
+            and Path(path).suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES
             and not any(part.startswith(".") for part in Path(below).parts)
             and not (skip_output and _inside(path, output))
         ):
@@ -171,7 +171,7 @@ def load_manifest(path: str | Path) -> Manifest:
             if not pairs:
                 raise source.error(where, f"matches no images ({os.path.join(folder, entry.images)}"
                                    "; hidden files, masks and the output folder are skipped)")
-        elif Path(entry.image).suffix.lower() not in IMAGE_SUFFIXES:
+        elif Path(entry.image).suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
             raise source.error(where, f"cannot write '{Path(entry.image).suffix}' files "
                                f"(use one of {', '.join(sorted(IMAGE_SUFFIXES))})")
         settings, runtime = settings_for(source, schema, index)
@@ -197,7 +197,8 @@ def load_manifest(path: str | Path) -> Manifest:
                 invert_mask=entry.invert_mask,
             )
             try:
-                check_output_path(job)
+                if not is_video(job.image):  # a video's output is checked by its job
+                    check_output_path(job)
                 check_inside(target, Path(output))
             except InputError as problem:
                 raise source.error(("output",), str(problem)) from None
@@ -241,6 +242,15 @@ class InputCheck:
 
 
 def _check_inputs(job: Job) -> None:
+    if is_video(job.image):
+        from pipeline.io.video import probe  # the video codecs load only for a video
+
+        info = probe(job.image)
+        if job.mask is not None:
+            load_mask(job.mask, info.size, invert=job.invert_mask)
+        elif job.template != AUTO_TEMPLATE:
+            load_picture(job.template)
+        return
     if job.template is None:
         picture, hole = load_job(job)  # its cover checked, as a run checks it
         if not hole.any():

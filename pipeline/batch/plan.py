@@ -16,7 +16,8 @@ from pipeline.batch.review import doubts
 from pipeline.batch.states import JobState
 from pipeline.errors import InputError
 from pipeline.io.checkpoint_folders import folder_for
-from pipeline.io.paths import intact
+from pipeline.io.paths import intact, is_video
+from pipeline.io.video import intact as video_intact
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,8 @@ def judge(item: BatchJob, record: Record | None, hasher: Hasher, running: bool) 
                        input_hash, settings_hash, record)
     if record.state == JobState.DONE and not item.job.output.is_file():
         return Verdict(JobState.PENDING, "output missing", input_hash, settings_hash, record)
-    if record.state == JobState.DONE and not intact(item.job.output):
+    output_intact = video_intact if is_video(item.job.output) else intact
+    if record.state == JobState.DONE and not output_intact(item.job.output):
         return Verdict(JobState.PENDING, "output damaged (it does not decode)", input_hash,
                        settings_hash, record)
     return Verdict(record.state, record.reason, input_hash, settings_hash, record)

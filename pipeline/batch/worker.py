@@ -21,11 +21,13 @@ import torch
 
 from pipeline.batch.facts import JobFacts
 from pipeline.batch.look import look_at
+from pipeline.batch.manifest import AUTO_TEMPLATE
 from pipeline.batch.progress import Reporter
 from pipeline.core.fill.restore import Observers
 from pipeline.errors import InputError
 from pipeline.io.checkpoints import CheckpointFolder
 from pipeline.io.imaging import UnmarkWarning
+from pipeline.io.paths import is_video
 from pipeline.job import Job, JobResult, run_job
 from pipeline.settings import DipSettings, RunOptions
 
@@ -124,7 +126,8 @@ def _run(task: Task) -> Outcome:
         warnings.simplefilter("always", UnmarkWarning)
         try:
             observers = Observers(progress=reporter.progress, checkpoints=checkpoints.region)
-            result = _run_job(task, runtime, observers, checkpoints)
+            result = _run_video(task.job) if is_video(task.job.image) else _run_job(
+                task, runtime, observers, checkpoints)
         except InputError as problem:
             error = str(problem)
         except MemoryError:
@@ -153,6 +156,16 @@ def _run(task: Task) -> Outcome:
         worker=os.getpid(),
         trace=trace,
     )
+
+
+def _run_video(job: Job) -> JobResult:
+    """A video of a manifest: its own mark (`template: auto` estimates it from its frames)."""
+    from pipeline.video_job import VideoJob, run_video
+
+    template = None if job.template == AUTO_TEMPLATE else job.template
+    result = run_video(VideoJob(job.image, job.output, job.mask,
+                                template, job.invert_mask))
+    return JobResult(result.output, job.route, result.placement)
 
 
 def _run_job(task: Task, runtime: RunOptions, observers: Observers,

@@ -13,6 +13,13 @@ from PIL import Image
 
 from pipeline.errors import InputError, StorageError
 
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi"}
+
+
+def is_video(path: Path) -> bool:
+    """Whether `path` names a video (by its suffix), without loading the video codecs."""
+    return path.suffix.lower() in VIDEO_SUFFIXES
+
 
 def same_file(a: Path, b: Path) -> bool:
     """Do two paths name one file (symlinks, `..`, hard links)?"""
