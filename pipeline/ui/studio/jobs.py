@@ -115,7 +115,7 @@ class ReviewRow:
 
 
 def _statuses(manifest: Path) -> list[JobStatus]:
-    from pipeline.batch.coordinator import batch_status
+    from pipeline.batch.status import batch_status
     from pipeline.batch.manifest import load_manifest
 
     return batch_status(load_manifest(manifest))
