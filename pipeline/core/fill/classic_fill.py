@@ -11,12 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from pipeline.core.dip.fit import FitInputs
 from pipeline.core.fill.exemplar import exemplar_fill
-from pipeline.core.fill.holdout import HeldOut, held_out_both_ways
+from pipeline.core.fill.holdout import HOLDOUT_SHIFTS, HeldOut, held_out_both_ways
 from pipeline.core.fill.structure import (
     CLASSIC_FILLS,
+    SAFE_FILLS,
     StructureMix,
     local_weights,
     mix,
@@ -26,6 +28,7 @@ from pipeline.core.fill.texture import top_up_detail
 from pipeline.settings import DipSettings
 
 WITH_NETWORK = "network+classic"
+BEYOND_EVIDENCE = max(HOLDOUT_SHIFTS)  # px into a hole past which held-out pixels tell nothing
 # Context around each crop for the classic fills: on the gt cases and stock previews 64 px gave
 # HaarPSI 0.777 where 24 px gave 0.771 (FSR continues textures it can see).
 CLASSIC_CONTEXT = 64
@@ -85,8 +88,11 @@ class ClassicFill:
         unknown = self.unknown[:height, :width]
         looks = [HeldOut(look.pixels[:height, :width], look.shift) for look in self.looks]
         skip = LOSSY_BORDER_SKIP if self.lossy else 0
-        names = list(CLASSIC_FILLS)
-        fills = [CLASSIC_FILLS[name](target, unknown, skip) for name in names]
+        # without held-out pixels nothing says which fill is right, and a hole that is most of
+        # its crop sends biharmonic to black: the safe fill alone fills it
+        chosen = CLASSIC_FILLS if looks else SAFE_FILLS
+        names = list(chosen)
+        fills = [chosen[name](target, unknown, skip) for name in names]
         if output is not None:  # it was scored on the first look only: the other was fitted
             looks = looks[:1]
             names.append("network")
@@ -94,11 +100,26 @@ class ClassicFill:
         maps = []
         for look in looks:
             predictions = [CLASSIC_FILLS[name](target, unknown | look.pixels, skip)
-                           for name in CLASSIC_FILLS]
+                           for name in CLASSIC_FILLS]  # (with looks, names are all of them)
             if output is not None:
                 predictions.append(output[:, :height, :width])
             maps.append(local_weights(predictions, target, look))
         mixed = mix(names, fills, maps, unknown)
+        mixed = StructureMix(far_from_evidence(mixed.values, target, unknown, skip),
+                             mixed.weights)
         values = self.inputs.target.copy()
         values[:, :height, :width] = np.where(unknown[None], mixed.values, target)
         return StructureMix(values, mixed.weights)
+
+
+def far_from_evidence(values: np.ndarray, target: np.ndarray, unknown: np.ndarray, skip: int
+                      ) -> np.ndarray:
+    """`values` (C, H, W) turned, deep inside a large hole, into the safe spread fill: the
+    held-out pixels judged the fills no farther than BEYOND_EVIDENCE from the border, and past
+    that biharmonic drifts to black and FSR to flat grey."""
+    depth = ndimage.distance_transform_edt(unknown)
+    if depth.max() <= BEYOND_EVIDENCE:
+        return values
+    spread = SAFE_FILLS["spread"](target, unknown, skip)
+    toward = np.clip((depth - BEYOND_EVIDENCE) / BEYOND_EVIDENCE, 0, 1)[None]
+    return ((1 - toward) * values + toward * spread).astype(np.float32)

@@ -13,8 +13,9 @@ from pipeline import devices
 from pipeline.core.dip import batch_fit
 from pipeline.core.dip.fit import Blend, Checkpointer, FitHooks, FitInputs, SnapshotCallback, fit
 from pipeline.core.dip.generator import size_multiple
-from pipeline.core.fill import regions
+from pipeline.core.fill import coarse, regions
 from pipeline.core.fill.classic_fill import CLASSIC_CONTEXT, ClassicFill
+from pipeline.core.fill.composite import check_hole, composite, quantize  # noqa: F401 (theirs)
 from pipeline.core.fill.mask_fill import CropFill, Direct, MaskFill
 from pipeline.errors import InputError, warn
 from pipeline.picture import Picture
@@ -24,8 +25,6 @@ from pipeline.settings import DipSettings, RunOptions
 ProgressCallback = Callable[[int, int, float], None]
 SnapshotWriter = Callable[[int, Picture], None]
 
-FULL_COVER = 0.98  # above this share of the image masked, nothing is left to learn from
-LOOKS_INVERTED = 0.5
 
 
 class RegionStore(Checkpointer, Protocol):
@@ -64,34 +63,6 @@ class Evidence:
         return Evidence(weight=self.weight[rows, cols], blend=blend, lossy=self.lossy)
 
 
-def check_hole(hole: np.ndarray, source: str) -> None:
-    share = float(hole.mean())
-    if share >= FULL_COVER:
-        raise InputError(
-            f"{source}: the mask covers {share:.0%} of the image; nothing is left to fill from "
-            "(is it inverted? try --invert-mask)"
-        )
-    if share > LOOKS_INVERTED:
-        warn(
-            f"{source}: the mask covers {share:.0%} of the image; if black should mean keep, "
-            "pass --invert-mask"
-        )
-
-
-def quantize(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """(C, H, W) floats in [0, 1] -> (H, W, C) integers of `dtype`."""
-    top = np.iinfo(dtype).max
-    return (np.clip(values, 0, 1).transpose(1, 2, 0) * top).round().astype(dtype)
-
-
-def composite(picture: Picture, hole: np.ndarray, values: np.ndarray) -> Picture:
-    """The picture with its hole pixels replaced by `values` (C, H, W floats); no other pixel
-    is touched, so lossless outputs keep them bit for bit."""
-    pixels = picture.pixels.copy()
-    pixels[hole] = quantize(values, pixels.dtype)[hole]
-    return picture.with_pixels(pixels)
-
-
 def restore(
     picture: Picture,
     hole: np.ndarray,
@@ -105,6 +76,12 @@ def restore(
         return picture
     check_hole(hole, picture.source)
     if settings.context is not None:
+        deep = coarse.deep_inside(hole, max(settings.context, CLASSIC_CONTEXT))
+        if deep is not None:  # a hole too large for its crops: its inside first, on a small copy
+            def small(shrunk: Picture, shrunk_hole: np.ndarray) -> Picture:
+                return restore(shrunk, shrunk_hole, settings, runtime)
+
+            picture, hole = coarse.prefill(picture, hole, deep, small), hole & ~deep
         return _restore_crops(picture, hole, settings, runtime, observers)
     evidence = Evidence(weight=(~hole).astype(np.float32), lossy=picture.lossy)
     filled = fill(picture, hole, settings, evidence, runtime, observers)

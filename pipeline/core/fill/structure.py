@@ -63,8 +63,27 @@ def _fsr(image: np.ndarray, unknown: np.ndarray) -> np.ndarray:
     return out if channels == 3 else out.mean(axis=0, keepdims=True)
 
 
+def spread_fill(image: np.ndarray, unknown: np.ndarray, skip: int = 0) -> np.ndarray:
+    """Each unknown pixel as the Gaussian-weighted mean of the known pixels around it, at the
+    smallest scale that reaches one: never darker or brighter than its surroundings, however
+    large the hole (biharmonic and FSR drift there: to black, to flat grey)."""
+    known = (~skip_border(unknown, skip)).astype(np.float32)
+    out, todo = image.astype(np.float32).copy(), unknown.copy()
+    sigma = 2.0
+    while todo.any() and sigma <= 4 * max(unknown.shape):
+        support = ndimage.gaussian_filter(known, sigma)
+        reached = todo & (support > 1e-3)
+        for channel in range(image.shape[0]):
+            spread = ndimage.gaussian_filter(image[channel] * known, sigma)
+            out[channel][reached] = spread[reached] / support[reached]
+        todo &= ~reached
+        sigma *= 2
+    return out
+
+
 ClassicFillFn = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
 CLASSIC_FILLS: dict[str, ClassicFillFn] = {"fsr": fsr_fill, "biharmonic": biharmonic_fill}
+SAFE_FILLS: dict[str, ClassicFillFn] = {"spread": spread_fill}  # with nothing to judge by
 
 
 @dataclass(frozen=True)

@@ -115,8 +115,8 @@ class ReviewRow:
 
 
 def _statuses(manifest: Path) -> list[JobStatus]:
-    from pipeline.batch.status import batch_status
     from pipeline.batch.manifest import load_manifest
+    from pipeline.batch.status import batch_status
 
     return batch_status(load_manifest(manifest))
 
