@@ -102,6 +102,11 @@ def remove(
             )
             result = run_job(job, settings, runtime, observers)
         saved_mark = save_estimated_mark(result, save_mark) if save_mark else None
+    say_removed(result, save_mark, saved_mark)
+
+
+def say_removed(result: object, save_mark: Path | None, saved_mark: Path | None) -> None:
+    """What `remove` wrote: the output (where the mark was found), the estimated mark."""
     found = f" ({result.placement.describe()})" if result.placement else ""
     if result.opacity is not None:  # separation was tried
         found = f" ({result.separation}, mark opacity {result.opacity:.2f})"
