@@ -50,7 +50,7 @@ def load_stock_cases(samples: Path) -> list[Case]:
     from pipeline.io.marks import load_mark
 
     logo = load_mark(samples / "marks" / "logo.png")
-    hole = ndimage.binary_dilation(logo.alpha[0] > 0.01, iterations=3)
+    hole = ndimage.binary_dilation(logo.alpha > 0.01, iterations=3)
     cases = []
     for path in sorted((samples / "stock").glob("*.png")):
         clean = load_picture(samples / "clean" / f"{path.stem}.stock.png").pixels

@@ -35,7 +35,11 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 
 def section_quality(args: argparse.Namespace) -> str:
     """Every gt case, full size, mask mode: peers and presets, PSNR beside what people see."""
-    cases = quality.load_cases(SHARED / "gt") + quality.load_stock_cases(ROOT / "samples")
+    cases = []
+    if "gt" in args.cases:
+        cases += quality.load_cases(SHARED / "gt")
+    if "stock" in args.cases:
+        cases += quality.load_stock_cases(ROOT / "samples")
     with_network = dataclasses.replace(DEFAULT, fill="network+classic", steps=args.network_steps,
                                        min_steps=args.network_steps)
     methods = {
@@ -193,6 +197,8 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"{', '.join(SECTIONS)}; default: all (gpu only with CUDA)")
     parser.add_argument("--reference-steps", type=int, default=300)
     parser.add_argument("--default-steps", type=int, nargs="+", default=[25, 50, 100, 200, 300])
+    parser.add_argument("--cases", nargs="+", default=["gt", "stock"], choices=["gt", "stock"],
+                        help="quality: the ground-truth photos, the shipped stock previews")
     parser.add_argument("--network-steps", type=int, default=100,
                         help="quality: steps of the network when it joins the classic fills")
     parser.add_argument("--batch-images", type=int, default=20, help="throughput, gpu")
