@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,6 +21,9 @@ from pipeline.ui.command_support import (  # noqa: E402
     prepare,
     write_report,
 )
+
+if TYPE_CHECKING:  # job.py loads the numeric stack: commands that fit nothing must not
+    from pipeline.job import JobResult
 
 app = typer.Typer(
     add_completion=False,
@@ -105,7 +108,7 @@ def remove(
     say_removed(result, save_mark, saved_mark)
 
 
-def say_removed(result: object, save_mark: Path | None, saved_mark: Path | None) -> None:
+def say_removed(result: JobResult, save_mark: Path | None, saved_mark: Path | None) -> None:
     """What `remove` wrote: the output (where the mark was found), the estimated mark."""
     found = f" ({result.placement.describe()})" if result.placement else ""
     if result.opacity is not None:  # separation was tried

@@ -17,7 +17,7 @@ from collections import Counter
 
 import numpy as np
 
-from pipeline.core.fill.mask_fill import classic_fill
+from pipeline.core.fill.structure import classic_fill
 from pipeline.core.geometry import box_around
 from pipeline.core.mark.blend import VISIBLE, Mark, raw_inverse
 from pipeline.core.mark.verify import verify

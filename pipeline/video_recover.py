@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from pipeline.core.fill.mask_fill import classic_fill
+from pipeline.core.fill.structure import classic_fill
 from pipeline.core.geometry import box_around
 from pipeline.core.mark.blend import OPAQUE, VISIBLE, Mark
 

@@ -39,6 +39,16 @@ def tiny_settings():
     )
 
 
+def textured_case(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """A real texture (96 x 96, RGB) and two painted strokes across it."""
+    grey = np.asarray(Image.open(SAMPLES / "textures" / f"{name}.png").convert("L"))
+    truth = np.repeat(grey[..., None], 3, axis=2)
+    hole = np.zeros(grey.shape, dtype=bool)
+    hole[30:37, 8:88] = True
+    hole[10:86, 60:66] = True
+    return truth, hole
+
+
 def hole_psnr(result: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> float:
     """PSNR (dB) over the hole, 8-bit scale."""
     error = result[hole].astype(np.float64) - truth[hole].astype(np.float64)

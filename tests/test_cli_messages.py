@@ -21,6 +21,18 @@ def _black_mask(path: Path, share: float, size=(HEIGHT, WIDTH)) -> Path:
     return path
 
 
+def _one_mask_manifest(root: Path, images: str, settings: str) -> Path:
+    """A manifest giving every photo matching `images` the mask root/m.png."""
+    return manifest(root, f"""
+        version: 1
+        output: out
+        settings: {settings}
+        jobs:
+          - images: {images}
+            mask: m.png
+    """)
+
+
 def _before_the_fit(stderr: str, text: str) -> None:
     lines = stderr.splitlines()
     where = next(index for index, line in enumerate(lines) if text in line)
@@ -69,14 +81,7 @@ def test_newlines_in_names_keep_status_one_line_per_job(tmp_path):
     photo(tmp_path / "photos" / "a\nb.png")
     photo(tmp_path / "photos" / "c.png", seed=1)
     mask(tmp_path / "m.png")
-    path = manifest(tmp_path, f"""
-        version: 1
-        output: out
-        settings: {tiny_settings(2)}
-        jobs:
-          - images: photos/*.png
-            mask: m.png
-    """)
+    path = _one_mask_manifest(tmp_path, "photos/*.png", tiny_settings(2))
     run = unmark("run", path, "--devices", "cpu", "--threads", "1")
     assert run.exit_code == 0, run.output
     status = unmark("status", path)
@@ -87,14 +92,7 @@ def test_newlines_in_names_keep_status_one_line_per_job(tmp_path):
 def test_steps_true_is_refused_not_taken_as_one_step(tmp_path):
     photo(tmp_path / "photos" / "a.png")
     mask(tmp_path / "m.png")
-    path = manifest(tmp_path, """
-        version: 1
-        output: out
-        settings: {preset: fast, steps: true}
-        jobs:
-          - images: photos/*.png
-            mask: m.png
-    """)
+    path = _one_mask_manifest(tmp_path, "photos/*.png", "{preset: fast, steps: true}")
     run = unmark("validate", path)
     assert run.exit_code == 2, run.output
     assert "settings.steps: input should be a valid integer" in run.stderr
@@ -113,14 +111,7 @@ def test_remove_takes_threads_and_gives_the_same_pixels(tmp_path):
 def test_the_jpeg_note_only_when_a_job_wrote_one_now(tmp_path):
     photo(tmp_path / "photos" / "a.jpg")
     mask(tmp_path / "m.png")
-    path = manifest(tmp_path, f"""
-        version: 1
-        output: out
-        settings: {tiny_settings(2)}
-        jobs:
-          - images: photos/*.jpg
-            mask: m.png
-    """)
+    path = _one_mask_manifest(tmp_path, "photos/*.jpg", tiny_settings(2))
     first = unmark("run", path, "--devices", "cpu", "--threads", "1")
     assert first.exit_code == 0 and "re-encodes" in first.stderr, first.output
     again = unmark("run", path, "--devices", "cpu", "--threads", "1")

@@ -27,21 +27,32 @@ def deep_inside(hole: np.ndarray, context: int) -> np.ndarray | None:
     """(H, W) bool: hole pixels farther than `context` + DEEPER px from every known pixel, or
     None when there are none (or the photo is small). Measured on blocks, so a huge photo costs
     a small array."""
-    height, width = hole.shape
-    if max(height, width) <= SMALLEST:
+    if max(hole.shape) <= SMALLEST:
         return None
     reach = context + DEEPER
-    block = max(1, reach // 4)
-    rows, cols = -(-height // block), -(-width // block)
-    padded = np.ones((rows * block, cols * block), dtype=bool)
-    padded[:height, :width] = hole
-    full = padded.reshape(rows, block, cols, block).all(axis=(1, 3))  # blocks wholly inside
-    if not full.any():
+    rows, cols = np.nonzero(hole.any(axis=1))[0], np.nonzero(hole.any(axis=0))[0]
+    if not len(rows):
         return None
-    deep = ndimage.distance_transform_edt(full) * block > reach + block
+    # only the hole's box is measured (no block copy of a huge photo): past the box the pixels
+    # are known, past the photo's edge they are not
+    block = max(1, reach // 4)
+    top, left = rows[0] // block * block, cols[0] // block * block  # on the photo's block grid
+    bottom, right = rows[-1] + 1, cols[-1] + 1
+    local = hole[top:bottom, left:right]
+    height, width = local.shape
+    blocks_y, blocks_x = -(-height // block), -(-width // block)
+    at_edge = (top == 0, bottom == hole.shape[0], left == 0, right == hole.shape[1])
+    padded = np.zeros((blocks_y * block + 2 * block, blocks_x * block + 2 * block), dtype=bool)
+    padded[:block], padded[:, :block] = at_edge[0], at_edge[2]
+    padded[block + height:], padded[:, block + width:] = at_edge[1], at_edge[3]
+    padded[block:block + height, block:block + width] = local
+    full = padded.reshape(blocks_y + 2, block, blocks_x + 2, block).all(axis=(1, 3))
+    deep = ndimage.distance_transform_edt(full)[1:-1, 1:-1] * block > reach + block
     if not deep.any():
         return None
-    grown = np.repeat(np.repeat(deep, block, axis=0), block, axis=1)[:height, :width]
+    grown = np.zeros_like(hole)
+    grown[top:bottom, left:right] = np.repeat(np.repeat(deep, block, axis=0), block,
+                                              axis=1)[:height, :width]
     return grown & hole
 
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from skimage.restoration import inpaint_biharmonic
 
 from pipeline.core.dip.fit import FitInputs
 from pipeline.core.fill.holdout import best_share, held_out
+from pipeline.core.fill.structure import classic_fill
 from pipeline.core.fill.texture import StructureFill, add_texture
 from pipeline.settings import DipSettings
 
@@ -44,11 +44,6 @@ class Direct:
     def finish(self, output: np.ndarray) -> np.ndarray:
         return output
 
-
-def classic_fill(image: np.ndarray, unknown: np.ndarray) -> np.ndarray:
-    """Biharmonic inpainting of (C, H, W) floats: smooth, fast, a good start for the network."""
-    filled = inpaint_biharmonic(image.transpose(1, 2, 0), unknown, channel_axis=-1)
-    return np.clip(filled, 0, 1).transpose(2, 0, 1).astype(np.float32)
 
 
 @dataclass(frozen=True)

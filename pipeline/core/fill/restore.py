@@ -76,7 +76,7 @@ def restore(
         return picture
     check_hole(hole, picture.source)
     if settings.context is not None:
-        deep = coarse.deep_inside(hole, max(settings.context, CLASSIC_CONTEXT))
+        deep = coarse.deep_inside(hole, _context(settings, template_mode=False))
         if deep is not None:  # a hole too large for its crops: its inside first, on a small copy
             def small(shrunk: Picture, shrunk_hole: np.ndarray) -> Picture:
                 return restore(shrunk, shrunk_hole, settings, runtime)
@@ -136,9 +136,7 @@ def _fit_regions(
     With settings.batch_fits, small crops of one size are fitted together (batch_fit) unless
     the fits are watched step by step (snapshots, optimiser checkpoints); their outputs equal
     one-by-one fits' only to float32 rounding, which is why it is a (hashed) setting."""
-    context = settings.context
-    if evidence.blend is None and settings.fill != "network":
-        context = max(context, CLASSIC_CONTEXT)  # FSR continues what it sees: give it more
+    context = _context(settings, template_mode=evidence.blend is not None)
     found = regions.find_regions(hole, context, settings.merge_gap, size_multiple(settings.network))
 
     def job(index: int, steps_before: int) -> RegionFit:
@@ -164,6 +162,14 @@ def _fit_regions(
             snapshot = _crop_snapshot(picture, shown, found[group[0]], jobs[0], observers)
             outputs = [jobs[0].run(observers, snapshot)]
         yield from zip([found[index] for index in group], outputs, strict=True)
+
+
+def _context(settings: DipSettings, template_mode: bool) -> int:
+    """Pixels of context around each crop: the classic fills get more (FSR continues what it
+    sees); the network's fits keep the settings'."""
+    if template_mode or settings.fill == "network":
+        return settings.context
+    return max(settings.context, CLASSIC_CONTEXT)
 
 
 def _padded_size(region: regions.Region) -> tuple[int, int]:

@@ -39,7 +39,7 @@ def lowpass(image: np.ndarray, sigma: float) -> np.ndarray:
 
 def detail_energy(image: np.ndarray, where: np.ndarray) -> float:
     """Spread of the fine detail (grey minus its blur at DETAIL_SIGMA) over `where`."""
-    grey = image[0] if image.shape[0] == 1 else np.tensordot(LUMA, image[:3], axes=1)
+    grey = _grey(image)
     fine = grey - ndimage.gaussian_filter(grey, DETAIL_SIGMA)
     return float(fine[where].std()) if where.any() else 0.0
 

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 
-from pipeline.core.fill.mask_fill import classic_fill
+from pipeline.core.fill.structure import classic_fill
 from pipeline.core.mark.blend import VISIBLE, Mark
 from pipeline.errors import InputError
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from pipeline.core.fill.mask_fill import classic_fill
+from pipeline.core.fill.structure import classic_fill
 from pipeline.core.geometry import box_around
 from pipeline.core.mark.blend import VISIBLE, Mark, closed_form
 from pipeline.core.separate.boundary_fit import FlatMark, edge_pairs, fit_blend

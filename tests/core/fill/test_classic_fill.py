@@ -6,8 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import SAMPLES, sample_photo
-from PIL import Image
+from conftest import sample_photo, textured_case
 
 from pipeline.core.fill import restore as restore_module
 from pipeline.core.fill.restore import restore
@@ -20,15 +19,6 @@ from pipeline.settings import DEFAULT
 @pytest.fixture
 def classic():
     return dataclasses.replace(DEFAULT, context=16)
-
-
-def textured(name: str) -> tuple[np.ndarray, np.ndarray]:
-    grey = np.asarray(Image.open(SAMPLES / "textures" / f"{name}.png").convert("L"))
-    truth = np.repeat(grey[..., None], 3, axis=2)
-    hole = np.zeros(grey.shape, dtype=bool)
-    hole[30:37, 8:88] = True
-    hole[10:86, 60:66] = True
-    return truth, hole
 
 
 def as_float(pixels: np.ndarray) -> np.ndarray:
@@ -51,7 +41,7 @@ def test_mix_without_held_out_pixels_is_an_even_mix():
 
 
 def test_fsr_continues_a_texture_better_than_a_smooth_fill(classic):
-    truth, hole = textured("brick")
+    truth, hole = textured_case("brick")
     marked = truth.copy()
     marked[hole] = 255
     filled = fsr_fill(as_float(marked), hole)
@@ -63,7 +53,7 @@ def test_fsr_continues_a_texture_better_than_a_smooth_fill(classic):
 
 @pytest.mark.parametrize("name", ["grass", "brick"])
 def test_default_fill_carries_the_detail_and_changes_only_the_hole(name, classic):
-    truth, hole = textured(name)
+    truth, hole = textured_case(name)
     marked = truth.copy()
     marked[hole] = 0
     picture = Picture(pixels=marked, mode="RGB", source=name)

@@ -9,8 +9,8 @@ import pytest
 from conftest import SAMPLES, hole_psnr, sample_photo
 from PIL import Image
 
-from pipeline.core.fill.mask_fill import classic_fill
 from pipeline.core.fill.restore import restore
+from pipeline.core.fill.structure import classic_fill
 from pipeline.errors import InputError, UnmarkWarning
 from pipeline.io.imaging import load_mask, load_picture
 

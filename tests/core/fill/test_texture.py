@@ -6,25 +6,14 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import SAMPLES
-from PIL import Image
+from conftest import textured_case
 
-from pipeline.core.fill.mask_fill import classic_fill
 from pipeline.core.fill.restore import restore
+from pipeline.core.fill.structure import classic_fill
 from pipeline.core.fill.texture import DETAIL_SIGMA, detail_energy, lowpass
 from pipeline.picture import Picture
 
 DETAIL_FLOOR = 0.6  # a fill must carry at least this share of the truth's fine detail
-
-
-def textured_case(name: str) -> tuple[np.ndarray, np.ndarray]:
-    """A real texture (96 x 96, RGB) and two painted strokes across it."""
-    grey = np.asarray(Image.open(SAMPLES / "textures" / f"{name}.png").convert("L"))
-    truth = np.repeat(grey[..., None], 3, axis=2)
-    hole = np.zeros(grey.shape, dtype=bool)
-    hole[30:37, 8:88] = True
-    hole[10:86, 60:66] = True
-    return truth, hole
 
 
 def detail_ratio(result: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from conftest import marked
 
-from pipeline.core.fill.mask_fill import classic_fill
+from pipeline.core.fill.structure import classic_fill
 from pipeline.core.separate.coverage import mark_cover
 
 WHITE = np.ones((3, 1, 1), np.float32)

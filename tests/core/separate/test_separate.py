@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 from conftest import hole_psnr, marked
 
-from pipeline.core.fill.mask_fill import classic_fill
 from pipeline.core.fill.restore import quantize
+from pipeline.core.fill.structure import classic_fill
 from pipeline.core.mark.blend import closed_form
 from pipeline.core.separate.separate import separate
 
