@@ -16,6 +16,7 @@ from pipeline.errors import InputError  # noqa: E402
 from pipeline.ui import console  # noqa: E402
 from pipeline.ui.command_support import (  # noqa: E402
     EXIT_FAILED,
+    check_device,
     note_lossy,
     one_line_errors,
     prepare,
@@ -95,6 +96,7 @@ def remove(
         job = Job(image=image, output=output, mask=mask, template=template, invert_mask=invert_mask)
         check_job(job, settings)  # before the maths load: a wrong path answers at once
         check_extra_outputs(job, save_mark, snapshots)
+        check_device(device)
         from pipeline.core.fill.restore import Observers
 
         prepare(output, threads)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
-
-import torch
+from typing import TYPE_CHECKING
 
 from pipeline.errors import InputError
+
+if TYPE_CHECKING:  # torch loads only where a device is looked at: parse() never needs it
+    import torch
 
 DEVICE_NAME = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 KNOWN = "auto, cpu, cuda, cuda:N or mps"
@@ -22,6 +24,8 @@ def parse(name: str) -> str:
 
 def check_available(name: str) -> None:
     """InputError unless this machine has the (parsed, not auto) device."""
+    import torch
+
     kind = name.split(":")[0]
     if kind == "cuda" and not torch.cuda.is_available():
         raise InputError(f"device '{name}': CUDA is not available on this machine "
@@ -34,12 +38,16 @@ def check_available(name: str) -> None:
 
 
 def local_gpus() -> tuple[str, ...]:
+    import torch
+
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     return tuple(f"cuda:{i}" for i in range(count))
 
 
 def pick(name: str) -> torch.device:
     """The torch device to fit on: `auto` is the first GPU, else MPS, else the CPU."""
+    import torch
+
     name = parse(name)
     if name == "auto":
         if torch.cuda.is_available():

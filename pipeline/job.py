@@ -222,6 +222,7 @@ def _remove_template(
     confirm it where it was found: an image without the mark is never touched.
     """
     from pipeline.core.mark.blend import recover
+    from pipeline.core.mark.chroma import ChromaGrid
     from pipeline.core.mark.placement import locate, place, threshold
     from pipeline.core.mark.tiling import find_copies
     from pipeline.io.marks import load_mark
@@ -229,7 +230,8 @@ def _remove_template(
     picture = load_input(job)
     mark = load_mark(job.template, channels=picture.pixels.shape[2])
     image = picture.as_float()
-    placement = locate(mark, image, picture.lossy)
+    chroma = ChromaGrid(*picture.chroma)
+    placement = locate(mark, image, picture.lossy, chroma=chroma)
     needed = threshold(mark, picture.size)
     name = job.template_name or Path(job.template).name
     if placement.confidence < needed:
@@ -242,7 +244,7 @@ def _remove_template(
             f"{job.image}: watermark {name} not found (best match at x={placement.left}, "
             f"y={placement.top}: {placement.problem}); the image was left untouched"
         )
-    tiling = find_copies(mark, image, picture.lossy, placement)
+    tiling = find_copies(mark, image, picture.lossy, placement, chroma)
     if len(tiling.copies) == 1:  # a single mark, placed as it always was
         full = place(mark, placement, picture.size)
     else:  # a tiled mark: refused copies are counted (a lone logo's refused guesses are not)

@@ -19,6 +19,7 @@ class Picture:
     exif: bytes | None = None
     source: str = ""
     lossy: bool = False  # decoded from a lossy format (JPEG, WebP): its pixels carry noise
+    chroma: tuple[int, int] = (1, 1)  # one colour kept per (rows, cols) block (4:2:0: (2, 2))
 
     @property
     def size(self) -> tuple[int, int]:

@@ -21,6 +21,8 @@ from pipeline.picture import Picture
 Image.MAX_IMAGE_PIXELS = 400_000_000  # big photos are the point; refuse only absurd ones
 
 JPEG_QUALITY = 95
+# zlib level 2 writes a 2816x1536 photo 4x faster than Pillow's default 6, for a file 17% larger
+PNG_COMPRESSION = 2
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
 ORIENTATION_TAG = 0x0112
 LOSSY_FORMATS = {"JPEG", "MPO", "WEBP"}
@@ -119,6 +121,7 @@ def load_picture(path: str | Path) -> Picture:
         return _read_16bit_colour(path, image)
     icc_profile = image.info.get("icc_profile")
     image_format = image.format
+    chroma = _chroma_blocks(path, image)
     image = ImageOps.exif_transpose(image) or image
     exif = image.getexif()
     if ORIENTATION_TAG in exif:
@@ -136,7 +139,29 @@ def load_picture(path: str | Path) -> Picture:
         exif=exif.tobytes() if len(exif) else None,
         source=str(path),
         lossy=image_format in LOSSY_FORMATS,
+        chroma=chroma,
     )
+
+
+JPEG_SAMPLING = {0: (1, 1), 1: (1, 2), 2: (2, 2)}  # Pillow's 4:4:4, 4:2:2, 4:2:0
+WEBP_HEADER = 4096  # bytes read to tell a lossy WebP (a "VP8 " chunk, 4:2:0) from a lossless one
+
+
+def _chroma_blocks(path: Path, image: Image.Image) -> tuple[int, int]:
+    """The (rows, cols) block a lossy file kept one colour for; (1, 1) when it kept every
+    pixel's. A photo stored on its side (EXIF orientation) swaps them."""
+    blocks = (1, 1)
+    if image.format in ("JPEG", "MPO") and image.mode == "RGB":
+        from PIL import JpegImagePlugin
+
+        blocks = JPEG_SAMPLING.get(JpegImagePlugin.get_sampling(image), (1, 1))
+    elif image.format == "WEBP" and image.mode in ("RGB", "RGBA"):
+        with path.open("rb") as file:
+            if b"VP8 " in file.read(WEBP_HEADER):
+                blocks = (2, 2)
+    if image.getexif().get(ORIENTATION_TAG, 1) in (5, 6, 7, 8):
+        blocks = blocks[::-1]
+    return blocks
 
 
 MASK_ASPECT_TOLERANCE = 0.01
@@ -244,6 +269,8 @@ def _encode(picture: Picture, fmt: str, path: Path, target: Path | io.BytesIO) -
         options.update(quality=JPEG_QUALITY, subsampling=0)
     if fmt == "WEBP":
         options.update(quality=JPEG_QUALITY)
+    if fmt == "PNG":
+        options.update(compress_level=PNG_COMPRESSION)
     _to_pil(picture, fmt, path).save(target, format=fmt, **options)
 
 

@@ -4,6 +4,7 @@ a job's set-up (threads, leftovers of a killed run), and writing the batch repor
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,14 +64,30 @@ def note_lossy(outputs: list[Path]) -> None:
         )
 
 
+def check_device(name: str) -> None:
+    """A device that is misspelt or missing is refused before any work, whether or not the job
+    will fit a network."""
+    from pipeline import devices
+
+    parsed = devices.parse(name)
+    if parsed not in ("auto", "cpu"):
+        devices.check_available(parsed)
+
+
 def prepare(output: Path, threads: int | None) -> None:
-    """Once a job's paths are checked: torch's threads, and no leftover of a killed run."""
-    import torch
+    """Once a job's paths are checked: the threads, and no leftover of a killed run. torch is
+    not loaded for it: a job that fits no network (template mode's inverse, the classic fill)
+    never loads it, and one that does starts with the threads set here."""
+    import cv2
 
     from pipeline.batch.cores import default_threads
     from pipeline.io.paths import remove_partial_outputs
 
-    torch.set_num_threads(threads or default_threads())
+    count = threads or default_threads()
+    os.environ["OMP_NUM_THREADS"] = str(count)
+    cv2.setNumThreads(count)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(count)
     remove_partial_outputs([output])  # what a killed earlier remove left beside it
 
 

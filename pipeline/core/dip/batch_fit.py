@@ -32,6 +32,7 @@ from pipeline.core.dip.fit import (
     set_up,
 )
 from pipeline.core.dip.generator import SkipNet, stack
+from pipeline.core.dip.inputs import group  # noqa: F401 (batches are grouped here too)
 from pipeline.settings import DipSettings, RunOptions
 
 
@@ -61,19 +62,6 @@ def batch_key(inputs: FitInputs) -> tuple:
     """Fits with equal keys can share a batch: the same shape and the same loss terms."""
     terms = (inputs.blend, inputs.prior, inputs.holdout)
     return (inputs.target.shape, *(term is None for term in terms))
-
-
-def group(keys: list, members: list[int]) -> list[list[int]]:
-    """Indices grouped by key, in order of first appearance; a group of fits that may run
-    `members[i]` at a time is cut into batches of that many."""
-    by_key: dict[object, list[int]] = {}
-    for index, key in enumerate(keys):
-        by_key.setdefault(key, []).append(index)
-    groups = []
-    for indices in by_key.values():
-        size = members[indices[0]]
-        groups += [indices[start : start + size] for start in range(0, len(indices), size)]
-    return groups
 
 
 @dataclass(frozen=True)

@@ -8,41 +8,26 @@ The loop reads top to bottom: set up, step, score, report, checkpoint, stop.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
 
 from pipeline import devices
 from pipeline.core.dip.generator import build_skip
+from pipeline.core.dip.inputs import (  # noqa: F401 (the loop's types, also reached from here)
+    Blend,
+    Checkpointer,
+    FitHooks,
+    FitInputs,
+    SnapshotCallback,
+    StepCallback,
+)
 from pipeline.core.dip.problem import Problem
 from pipeline.settings import DipSettings, RunOptions
 
-StepCallback = Callable[[int, float], None]
-SnapshotCallback = Callable[[int, np.ndarray], None]
 REPORT_EVERY = 5
-
-
-@dataclass(frozen=True)
-class Blend:
-    """The watermark's forward model: observed = alpha * colour + (1 - alpha) * photo."""
-
-    alpha: np.ndarray  # (1, H, W) in [0, 1]
-    colour: np.ndarray  # (C, H, W) in [0, 1]
-
-
-@dataclass(frozen=True)
-class FitInputs:
-    """What one fit is asked: match `target` where `weight` > 0, all (., H, W) float32 arrays.
-    H and W must be multiples of generator.size_multiple()."""
-
-    target: np.ndarray  # (C, H, W)
-    weight: np.ndarray  # (1, H, W)
-    blend: Blend | None = None  # template mode: fit the blend of the mark over the output
-    prior: np.ndarray | None = None  # (C, H, W): pull the hole towards it (settings.prior_weight)
-    holdout: np.ndarray | None = None  # (1, H, W) bool: scored, never fitted
 
 
 @dataclass
@@ -79,23 +64,6 @@ class FitCheckpoint:
     net: dict
     optimiser: dict
     perturb: torch.Tensor  # the input-noise generator's state
-
-
-class Checkpointer(Protocol):
-    """Where one region's optimiser state survives an interruption."""
-
-    def load(self) -> FitCheckpoint | None: ...
-
-    def save(self, checkpoint: FitCheckpoint) -> None: ...
-
-
-class FitHooks(NamedTuple):
-    """Optional watchers of one fit; it computes the same without them. Each is called at the
-    period RunOptions gives (progress every REPORT_EVERY steps)."""
-
-    on_step: StepCallback | None = None  # (step, loss)
-    on_snapshot: SnapshotCallback | None = None  # (step, current output)
-    checkpointer: Checkpointer | None = None
 
 
 @dataclass(frozen=True)

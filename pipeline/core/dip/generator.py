@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pipeline.core.dip.inputs import size_multiple  # noqa: F401 (reached from here too)
 from pipeline.settings import NetworkShape
 
 
@@ -115,6 +116,3 @@ def member_state(stacked: SkipNet, index: int) -> dict[str, torch.Tensor]:
     }
 
 
-def size_multiple(shape: NetworkShape) -> int:
-    """Input height and width must be multiples of this (one halving per level)."""
-    return 2**shape.levels

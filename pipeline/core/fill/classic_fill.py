@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from pipeline.core.dip.fit import FitInputs
+from pipeline.core.dip.inputs import FitInputs
 from pipeline.core.fill.exemplar import exemplar_fill
 from pipeline.core.fill.holdout import HOLDOUT_SHIFTS, HeldOut, held_out_both_ways
 from pipeline.core.fill.structure import (

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from pipeline.core.dip.fit import FitInputs
+from pipeline.core.dip.inputs import FitInputs
 from pipeline.core.fill.holdout import best_share, held_out
 from pipeline.core.fill.structure import classic_fill
 from pipeline.core.fill.texture import StructureFill, add_texture

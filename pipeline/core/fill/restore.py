@@ -9,10 +9,15 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from pipeline import devices
-from pipeline.core.dip import batch_fit
-from pipeline.core.dip.fit import Blend, Checkpointer, FitHooks, FitInputs, SnapshotCallback, fit
-from pipeline.core.dip.generator import size_multiple
+from pipeline.core.dip.inputs import (
+    Blend,
+    Checkpointer,
+    FitHooks,
+    FitInputs,
+    SnapshotCallback,
+    size_multiple,
+)
+from pipeline.core.dip.inputs import group as batches
 from pipeline.core.fill import coarse, regions
 from pipeline.core.fill.classic_fill import CLASSIC_CONTEXT, ClassicFill
 from pipeline.core.fill.composite import check_hole, composite, quantize  # noqa: F401 (theirs)
@@ -148,10 +153,15 @@ def _fit_regions(
 
     watched = observers.snapshot is not None or runtime.checkpoint_every > 0
     together = settings.batch_fits and not watched and settings.fill == "network"
-    limits = batch_fit.BatchLimits.of(devices.pick(runtime.device))
     sizes = [_padded_size(region) for region in found]
-    members = [limits.members(height * width) if together else 1 for height, width in sizes]
-    groups = batch_fit.group(sizes, members)
+    members = [1] * len(found)
+    if together:  # the network's stack loads only where a network runs
+        from pipeline import devices
+        from pipeline.core.dip import batch_fit
+
+        limits = batch_fit.BatchLimits.of(devices.pick(runtime.device))
+        members = [limits.members(height * width) for height, width in sizes]
+    groups = batches(sizes, members)
     done = 0
     for group in groups:
         jobs = [job(index, done + rank * settings.steps) for rank, index in enumerate(group)]
@@ -178,13 +188,15 @@ def _padded_size(region: regions.Region) -> tuple[int, int]:
 
 def _run_together(jobs: list[RegionFit], observers: Observers) -> list[np.ndarray]:
     """RegionFit.run of each job, the fits of those that share a batch_key run as one."""
+    from pipeline.core.dip import batch_fit
+
     stores = [observers.checkpoints(job.index) if observers.checkpoints else None for job in jobs]
     outputs = [store.result() if store else None for store in stores]
     todo = [rank for rank, output in enumerate(outputs) if output is None]
     plans = {rank: jobs[rank].plan() for rank in todo}
     keys = [batch_fit.batch_key(plans[rank].inputs) for rank in todo]
     first, count = jobs[0], len(todo)
-    for part in batch_fit.group(keys, [count] * count):
+    for part in batches(keys, [count] * count):
         members = [todo[i] for i in part]
 
         def on_step(step: int, loss: float, members: list[int] = members) -> None:
@@ -278,6 +290,8 @@ class RegionFit:
         crop_fill = self.plan()
         if not crop_fill.fits:
             return self.finish(crop_fill, None, store)
+        from pipeline.core.dip.fit import fit
+
         hooks = FitHooks(on_step=on_step, on_snapshot=on_snapshot, checkpointer=store)
         result = fit(crop_fill.inputs, self.settings, self.runtime, self.seed, hooks)
         if observers.fitted:

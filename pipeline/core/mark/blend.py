@@ -16,17 +16,20 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from pipeline.core.dip.fit import Blend
-from pipeline.core.fill.restore import Evidence, Observers, check_hole, fill, quantize
+from pipeline.core.dip.inputs import Blend
+from pipeline.core.fill.restore import Evidence, Observers, check_hole, fill, quantize, restore
 from pipeline.core.geometry import Box, box_around
+from pipeline.core.mark.chroma import FULL, OPAQUE, ChromaGrid, unblend
 from pipeline.picture import Picture
 from pipeline.settings import DipSettings, RunOptions
 
 VISIBLE = 1.5 / 255  # below this opacity a template pixel changes nothing
-OPAQUE = 0.95  # above it, nothing of the photo shows through: inpaint
 # In a lossy file, from this opacity up the inverse's noise (x 1/(1-a) >= 1.25) is worth
 # fitting the network for: the JPEG q90 gt cases gained 0.1 dB over the inverse that way.
 LOSSY_FIT_ALPHA = 0.2
+# Without a network the classic fill takes over only where the inverse's noise is amplified
+# 2.5x or more: below that the block-wise inverse (chroma.py) beat any fill on JPEG q90.
+LOSSY_FILL_ALPHA = 0.6
 WINDOW_MARGIN = 64  # px around the mark's box where its pixels are worked out
 
 
@@ -59,15 +62,15 @@ class Mark:
         return Mark(alpha=box.cut(self.alpha), colour=box.cut(self.colour))
 
 
-def raw_inverse(image: np.ndarray, mark: Mark) -> np.ndarray:
-    """(J - aW) / (1 - a), unclipped: how far it leaves [0, 1] says how well the model fits."""
-    alpha = np.minimum(mark.alpha, OPAQUE)[None]
-    return (image - alpha * mark.colour) / (1 - alpha)
+def raw_inverse(image: np.ndarray, mark: Mark, grid: ChromaGrid = FULL) -> np.ndarray:
+    """(J - aW) / (1 - a), unclipped: how far it leaves [0, 1] says how well the model fits.
+    A file that kept its colour per block (`grid`) is un-blended per block in chroma."""
+    return unblend(image, mark.alpha, mark.colour, grid)
 
 
-def closed_form(image: np.ndarray, mark: Mark) -> np.ndarray:
+def closed_form(image: np.ndarray, mark: Mark, grid: ChromaGrid = FULL) -> np.ndarray:
     """(J - aW) / (1 - a): exact for an exact template on a lossless file."""
-    return np.clip(raw_inverse(image, mark), 0, 1)
+    return np.clip(raw_inverse(image, mark, grid), 0, 1)
 
 
 # How far outside [0, 1] the inverse may fall before a pixel counts as unexplained. A lossy file's
@@ -113,7 +116,8 @@ LOSSY_NOISE_FLOOR = 2 / 255
 
 
 def combine(
-    image: np.ndarray, network: np.ndarray, mark: Mark, trusted: np.ndarray, lossy: bool
+    image: np.ndarray, network: np.ndarray, mark: Mark, trusted: np.ndarray, lossy: bool,
+    inverse: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per pixel, the better-trusted mix of the network's fit and the closed-form inverse.
 
@@ -123,7 +127,7 @@ def combine(
     (the MAP mix under Gaussian errors): a clean file keeps the exact inverse, a noisy one leans
     on the network where a is high.
     """
-    inverse = closed_form(image, mark)
+    inverse = closed_form(image, mark) if inverse is None else inverse
     keep = (1 - np.minimum(mark.alpha, OPAQUE)) ** 2
     weight = np.zeros_like(keep)
     if trusted.any():
@@ -147,16 +151,17 @@ class Recovery:
     fitted: int
 
 
-def needs_fit(image: np.ndarray, mark: Mark, lossy: bool,
-              raw: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(trusted, fit): the pixels whose inverse the model explains, and those the network must
-    work on (opaque, unexplained, or noisy: a lossy file under a visible mark)."""
+def needs_fit(image: np.ndarray, mark: Mark, lossy: bool, raw: np.ndarray | None = None,
+              noisy_from: float = LOSSY_FIT_ALPHA) -> tuple[np.ndarray, np.ndarray]:
+    """(trusted, fit): the pixels whose inverse the model explains, and those that must be
+    filled (opaque, unexplained, and in a lossy file those under `noisy_from` opacity or more,
+    where the fill is mixed with the inverse's amplified noise)."""
     footprint = mark.alpha > VISIBLE
     tolerance = TOLERANCE_LOSSY if lossy else TOLERANCE_LOSSLESS
     trusted = footprint & (mark.alpha < OPAQUE) & ~unexplained(image, mark, tolerance, raw)
     fit = footprint & ~trusted
     if lossy:
-        fit |= footprint & (mark.alpha >= LOSSY_FIT_ALPHA)
+        fit |= footprint & (mark.alpha >= noisy_from)
     return trusted, fit
 
 
@@ -167,24 +172,39 @@ def recover(
     runtime: RunOptions = RunOptions(),
     observers: Observers = Observers(),
 ) -> Recovery:
-    """Recover the photo under a placed, full-size mark. The blend model replaces mask mode's
-    aids (classic fill, held-out pixels): the fit of each crop is the network's alone. Only
-    the mark's box (and a margin) is worked on; no pixel outside its footprint changes."""
+    """Recover the photo under a placed, full-size mark. Only the mark's box (and a margin) is
+    worked on; no pixel outside its footprint changes. What the inverse cannot give (opaque or
+    unexplained pixels, and a lossy file's strongly amplified ones) is filled: with the default
+    classic fill as mask mode fills a hole, from the recovered pixels around it, and no network
+    runs; with `fill: network` by the generator fitted to the blend."""
     footprint = mark.alpha > VISIBLE
     check_hole(footprint, picture.source)
     box = box_around(footprint, WINDOW_MARGIN)
     local = mark.cut(box)
     image = picture.pixels[box.slices].astype(np.float32).transpose(2, 0, 1) / picture.max_value
-    raw = raw_inverse(image, local)
-    trusted, fit = needs_fit(image, local, picture.lossy, raw)
-    values = raw
+    raw = raw_inverse(image, local, ChromaGrid(*picture.chroma).within(box))
+    network = settings.fill != "classic"
+    noisy_from = LOSSY_FIT_ALPHA if network else LOSSY_FILL_ALPHA
+    trusted, fit = needs_fit(image, local, picture.lossy, raw, noisy_from)
+    recovered = _write(picture, box, footprint, raw)
     if fit.any():
-        values = np.where(fit, _fit(picture, mark, box, trusted, fit, settings, runtime,
-                                    observers), values)
+        if network:
+            filled = _fit(picture, mark, box, trusted, fit, settings, runtime, observers)
+        else:
+            hole = np.zeros(picture.size, dtype=bool)
+            hole[box.slices] = fit
+            filled = box.cut(restore(recovered, hole, settings, runtime, observers).as_float())
+        mixed = combine(image, filled, local, trusted & fit, picture.lossy, np.clip(raw, 0, 1))
+        recovered = _write(picture, box, footprint, np.where(fit, mixed, raw))
+    return Recovery(recovered, int(fit.sum()))
+
+
+def _write(picture: Picture, box: Box, footprint: np.ndarray, values: np.ndarray) -> Picture:
+    """The picture with its footprint's pixels set to `values` (C, h, w floats over `box`)."""
     pixels = picture.pixels.copy()
     inside, where = pixels[box.slices], box.cut(footprint)
-    inside[where] = quantize(values[:, where, None], pixels.dtype)[:, 0]  # footprint pixels only
-    return Recovery(picture.with_pixels(pixels), int(fit.sum()))
+    inside[where] = quantize(values[:, where, None], pixels.dtype)[:, 0]
+    return picture.with_pixels(pixels)
 
 
 def _fit(
@@ -197,7 +217,7 @@ def _fit(
     runtime: RunOptions,
     observers: Observers,
 ) -> np.ndarray:
-    """The network's fill of `fit` (window coordinates), mixed with the inverse where the
+    """The network's fill of `fit` (window coordinates), fitted to the blend where the
     inverse is trusted. The fit runs on the whole picture's coordinates (crops around `fit`),
     so snapshots and checkpoints see the whole picture."""
     footprint = mark.alpha > VISIBLE
@@ -207,7 +227,4 @@ def _fit(
     untrusted[box.slices] &= ~trusted
     weight = np.where(untrusted, 0.0, 1.0).astype(np.float32)
     evidence = Evidence(weight=weight, blend=Blend(alpha=mark.alpha[None], colour=mark.colour))
-    network = box.cut(fill(picture, hole, settings, evidence, runtime, observers))
-    local = mark.cut(box)
-    image = picture.pixels[box.slices].astype(np.float32).transpose(2, 0, 1) / picture.max_value
-    return combine(image, network, local, trusted & fit, picture.lossy)
+    return box.cut(fill(picture, hole, settings, evidence, runtime, observers))

@@ -17,6 +17,7 @@ import numpy as np
 
 from pipeline.core.geometry import Box, overlap
 from pipeline.core.mark.blend import Mark
+from pipeline.core.mark.chroma import FULL, ChromaGrid
 from pipeline.core.mark.edges import edges, mark_signature, near_edges, shrink
 from pipeline.core.mark.verify import PlacementCheck, verify
 
@@ -188,14 +189,15 @@ def _refine_once(
 
 
 def locate(
-    mark: Mark, image: np.ndarray, lossy: bool = False, scales: tuple[float, float] = (0.5, 2.0)
+    mark: Mark, image: np.ndarray, lossy: bool = False, scales: tuple[float, float] = (0.5, 2.0),
+    chroma: ChromaGrid = FULL,
 ) -> Placement:
     """Find the mark in `image` (C, H, W) and check it there with the blend model. Returns the
     best placement the blend model confirms, else the best by correlation with its `problem`.
     A mark of the image's own size is only checked in place."""
     size = image.shape[1:]
     if mark.size == size:
-        check = verify(mark, image, lossy)
+        check = verify(mark, image, lossy, chroma)
         return Placement(0, 0, 1.0, check.before, check.problem)
     grey = np.ascontiguousarray(image.mean(axis=0), dtype=np.float32)
     grid = np.geomspace(scales[0], scales[1], SEARCH_SCALES)
@@ -206,7 +208,7 @@ def locate(
     placements = []
     for candidate in sorted(candidates, key=lambda c: -c.score):
         found = Placement(candidate.top, candidate.left, candidate.scale, 0.0)
-        check = _check(mark, found, image, lossy)
+        check = _check(mark, found, image, lossy, chroma)
         placement = replace(found, confidence=check.before, problem=check.problem)
         if check.problem is None:
             return placement
@@ -214,13 +216,14 @@ def locate(
     return placements[0]
 
 
-def _check(mark: Mark, found: Placement, image: np.ndarray, lossy: bool) -> PlacementCheck:
+def _check(mark: Mark, found: Placement, image: np.ndarray, lossy: bool,
+           chroma: ChromaGrid) -> PlacementCheck:
     """The blend model's check on a window around the placed mark."""
     scaled = mark.scaled(found.scale)
     margin = max(16, max(scaled.size) // 2)
     box = Box.at(found.top, found.left, scaled.size).grown(margin, image.shape[1:])
     local = replace(found, top=found.top - box.top, left=found.left - box.left, scale=1.0)
-    return verify(place(scaled, local, box.size), box.cut(image), lossy)
+    return verify(place(scaled, local, box.size), box.cut(image), lossy, chroma.within(box))
 
 
 def place(mark: Mark, placement: Placement, size: tuple[int, int]) -> Mark:

@@ -16,6 +16,7 @@ import numpy as np
 
 from pipeline.core.geometry import Box, overlap
 from pipeline.core.mark.blend import VISIBLE, Mark, closed_form
+from pipeline.core.mark.chroma import FULL, ChromaGrid
 from pipeline.core.mark.edges import edges, mark_signature
 from pipeline.core.mark.placement import MIN_CONFIDENCE, MIN_CONFIDENCE_IN_PLACE, Placement
 from pipeline.core.mark.tiling_grid import Grid, fit_grid
@@ -110,7 +111,7 @@ class CopyCheck:
 
 
 def _checked(tile: Mark, copy: Copy, others: list[Copy], image: np.ndarray,
-             lossy: bool) -> CopyCheck:
+             lossy: bool, chroma: ChromaGrid) -> CopyCheck:
     """The check of one copy on its own pixels: a window around it, where the other copies are
     inverted first outside the copy's box."""
     frame = _window(tile, copy, image.shape[1:])
@@ -123,8 +124,8 @@ def _checked(tile: Mark, copy: Copy, others: list[Copy], image: np.ndarray,
         around = _union(tile, near, frame)
         box, _ = overlap(copy.top - frame.top, copy.left - frame.left, tile.size, own.size)
         around.alpha[box.slices] = 0
-        window = closed_form(window, around)
-    check = verify(own, window, lossy)
+        window = closed_form(window, around, chroma.within(frame))
+    check = verify(own, window, lossy, chroma.within(frame))
     strict = check.problem is None and check.before >= MIN_CONFIDENCE
     confident = check.problem is None and check.before >= MIN_CONFIDENCE_IN_PLACE
     on_grid = copy.on_grid and (confident or check.problem_on_grid is None)
@@ -132,13 +133,13 @@ def _checked(tile: Mark, copy: Copy, others: list[Copy], image: np.ndarray,
 
 
 def _check_all(tile: Mark, start: Copy, proposed: list[Copy], image: np.ndarray,
-               lossy: bool) -> list[Copy]:
+               lossy: bool, chroma: ChromaGrid) -> list[Copy]:
     """The proposed copies the blend model confirms. Each is first checked with every other
     proposal inverted around it; where a refused one was among them, it is checked again with
     the confirmed ones only. A grid position earns the looser check only once another copy
     besides the first passed the usual one: a grid drawn through one stray peak does not."""
     everyone = [start, *proposed]
-    checks = {c: _checked(tile, c, everyone, image, lossy) for c in proposed}
+    checks = {c: _checked(tile, c, everyone, image, lossy, chroma) for c in proposed}
     corroborated = any(check.strict for check in checks.values())
 
     def passes(check: CopyCheck) -> bool:
@@ -150,11 +151,12 @@ def _check_all(tile: Mark, start: Copy, proposed: list[Copy], image: np.ndarray,
     for copy in proposed:
         window = _window(tile, copy, image.shape[1:])
         if any(o != copy and _box(tile, o).meets(window) for o in refused):
-            kept[copy] = passes(_checked(tile, copy, confirmed, image, lossy))
+            kept[copy] = passes(_checked(tile, copy, confirmed, image, lossy, chroma))
     return [c for c in proposed if kept[c]]
 
 
-def find_copies(mark: Mark, image: np.ndarray, lossy: bool, first: Placement) -> Tiling:
+def find_copies(mark: Mark, image: np.ndarray, lossy: bool, first: Placement,
+                chroma: ChromaGrid = FULL) -> Tiling:
     """Every copy of `mark` in `image` (C, H, W) on the grid through the confirmed `first`
     copy, or off it where correlation finds one, each checked by the blend model."""
     tile = mark.scaled(first.scale)
@@ -165,5 +167,5 @@ def find_copies(mark: Mark, image: np.ndarray, lossy: bool, first: Placement) ->
     grey = np.ascontiguousarray(image.mean(axis=0), dtype=np.float32)
     scores = TileScores.of(edges(grey), mark_signature(tile))
     proposed, grid = _proposals(scores, start)
-    kept = _check_all(tile, start, proposed, image, lossy) if proposed else []
+    kept = _check_all(tile, start, proposed, image, lossy, chroma) if proposed else []
     return Tiling(tile, (start, *kept), len(proposed) - len(kept), grid)
