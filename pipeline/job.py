@@ -28,6 +28,8 @@ from pipeline.validation import check_settings
 FULL_COVER = 0.98  # above this share of the image masked, nothing is left to learn from
 LOOKS_INVERTED = 0.5  # above this share, the mask is likely black-and-white swapped
 COVER_NOTE = "the mask covers"
+NEXT_STEP = ("If the mark is there, give its exact template (the mark's colour and opacity) or "
+             "paint a mask over it")
 
 if TYPE_CHECKING:  # the maths (and torch) load only when a job runs: `status` never needs them
     from pipeline.core.fill.restore import Observers
@@ -237,12 +239,13 @@ def _remove_template(
     if placement.confidence < needed:
         raise NoMarkFound(
             f"{job.image}: watermark {name} not found (best match "
-            f"{placement.confidence:.2f} < {needed}); the image was left untouched"
+            f"{placement.confidence:.2f} < {needed}); the image was left untouched. {NEXT_STEP}"
         )
     if placement.problem is not None:
         raise NoMarkFound(
             f"{job.image}: watermark {name} not found (best match at x={placement.left}, "
-            f"y={placement.top}: {placement.problem}); the image was left untouched"
+            f"y={placement.top}: {placement.problem}); the image was left untouched. "
+            f"{NEXT_STEP}"
         )
     tiling = find_copies(mark, image, picture.lossy, placement, chroma)
     if len(tiling.copies) == 1:  # a single mark, placed as it always was

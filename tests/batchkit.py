@@ -18,8 +18,10 @@ TINY_SETTINGS = (
 )
 
 
-def tiny_settings(steps: int = 10) -> str:
-    return TINY_SETTINGS.replace("STEPS", str(steps))
+def tiny_settings(steps: int = 10, every_step: bool = False) -> str:
+    """`every_step`: no early stop, so that a test can interrupt the fit midway on a busy machine."""
+    settings = TINY_SETTINGS.replace("STEPS", str(steps))
+    return settings.replace("steps:", f"min_steps: {steps}, steps:", 1) if every_step else settings
 
 
 def photo(path: Path, seed: int = 0, size: tuple[int, int] = (HEIGHT, WIDTH)) -> Path:
@@ -57,13 +59,13 @@ def manifest(root: Path, body: str, name: str = "batch.yaml") -> Path:
     return path
 
 
-def standard(root: Path, count: int = 3, steps: int = 10) -> Path:
+def standard(root: Path, count: int = 3, steps: int = 10, every_step: bool = False) -> Path:
     """A folder of `count` photos with masks, and a manifest over it writing to root/out."""
     folder(root, count)
     return manifest(root, f"""
         version: 1
         output: out
-        settings: {tiny_settings(steps)}
+        settings: {tiny_settings(steps, every_step)}
         jobs:
           - images: photos/*.png
             mask: masks/{{stem}}.png

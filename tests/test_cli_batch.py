@@ -192,7 +192,7 @@ def test_orphaned_workers_stop_when_the_coordinator_is_killed(tmp_path: Path) ->
 
 
 def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path: Path) -> None:
-    path = standard(tmp_path, count=1, steps=2000)
+    path = standard(tmp_path, count=1, steps=2000, every_step=True)
     output = tmp_path / "out"
     log = tmp_path / "run.log"
     run = start("run", path, *FAST, log=log)

@@ -180,7 +180,7 @@ def test_a_second_run_on_the_same_folder_is_refused(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_stops_cleanly_and_the_job_resumes_from_its_checkpoint(tmp_path: Path) -> None:
-    path = standard(tmp_path, count=1, steps=300)
+    path = standard(tmp_path, count=1, steps=3000, every_step=True)
     batch = load_manifest(path)
     checkpoints = ledger.state_dir(batch.output) / "checkpoints"
 
@@ -197,7 +197,7 @@ def test_ctrl_c_stops_cleanly_and_the_job_resumes_from_its_checkpoint(tmp_path: 
     assert ledger.read_all(batch.output)["p0.png"][0].state == "pending"
     [folder] = checkpoints.iterdir()
     saved = CheckpointFolder(folder).saved_step()
-    assert 10 <= saved < 300
+    assert 10 <= saved < 3000
 
     report = run_batch(batch, options(checkpoint_every=10)).jobs[0]
     assert (report.state, report.resumed_from) == ("done", saved)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import sample_photo, textured_case
 
-from pipeline.core.fill import restore as restore_module
+from pipeline.core.dip import fit as fit_module
 from pipeline.core.fill.restore import restore
 from pipeline.core.fill.structure import fsr_fill, mix, mix_weights
 from pipeline.core.fill.texture import detail_energy, lowpass, top_up_detail
@@ -68,7 +68,7 @@ def test_the_default_mask_fill_builds_no_network(classic, monkeypatch):
     def no_fit(*args, **kwargs):
         raise AssertionError("the classic fill must not fit the network")
 
-    monkeypatch.setattr(restore_module, "fit", no_fit)
+    monkeypatch.setattr(fit_module, "fit", no_fit)  # restore imports it where a network runs
     photo = np.asarray(sample_photo("chelsea", (96, 64)))
     hole = np.zeros(photo.shape[:2], dtype=bool)
     hole[24:34, 10:80] = True
