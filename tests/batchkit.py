@@ -19,7 +19,7 @@ TINY_SETTINGS = (
 
 
 def tiny_settings(steps: int = 10, every_step: bool = False) -> str:
-    """`every_step`: no early stop, so that a test can interrupt the fit midway on a busy machine."""
+    """`every_step`: no early stop, so a test can interrupt the fit midway on a busy machine."""
     settings = TINY_SETTINGS.replace("STEPS", str(steps))
     return settings.replace("steps:", f"min_steps: {steps}, steps:", 1) if every_step else settings
 

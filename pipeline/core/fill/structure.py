@@ -18,12 +18,15 @@ from scipy import ndimage
 from scipy.optimize import nnls
 from skimage.restoration import inpaint_biharmonic
 
-from pipeline.core.fill.holdout import HeldOut
+from pipeline.core.fill.holdout import HOLDOUT_SHIFTS, HeldOut
 
 SUM_TO_ONE = 1e3  # how hard the weights are held to a sum of one, per held-out value
 LOCAL_TILE = 32  # the mix is chosen per tile of this side, where its held-out pixels suffice
 MIN_LOCAL = 64  # held-out pixels a tile needs for a mix of its own
 FULL_TRUST = 0.5  # tile support (smoothed share of tiles with a mix) at which local weights rule
+# Deeper into a hole than this, the mix is the spread fill alone (classic_fill.far_from_evidence):
+# the held-out pixels judged no fill farther than max(HOLDOUT_SHIFTS) from the border
+FSR_REACH = 2 * max(HOLDOUT_SHIFTS)
 
 
 def classic_fill(image: np.ndarray, unknown: np.ndarray) -> np.ndarray:
@@ -84,8 +87,19 @@ def spread_fill(image: np.ndarray, unknown: np.ndarray, skip: int = 0) -> np.nda
     return out
 
 
+def fsr_near_border(image: np.ndarray, unknown: np.ndarray, skip: int = 0) -> np.ndarray:
+    """`fsr_fill` within FSR_REACH px of the hole's border; deeper, the spread fill, which is all
+    the mix keeps there. FSR's cost follows the pixels it fills: a 600 px wide hole costs a band."""
+    deep = ndimage.distance_transform_edt(unknown) > FSR_REACH
+    if not deep.any():
+        return fsr_fill(image, unknown, skip)
+    spread = spread_fill(image, unknown, skip)
+    near = fsr_fill(np.where(deep[None], spread, image), unknown & ~deep, skip)
+    return np.where(deep[None], spread, near).astype(np.float32)
+
+
 ClassicFillFn = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
-CLASSIC_FILLS: dict[str, ClassicFillFn] = {"fsr": fsr_fill, "biharmonic": biharmonic_fill}
+CLASSIC_FILLS: dict[str, ClassicFillFn] = {"fsr": fsr_near_border, "biharmonic": biharmonic_fill}
 SAFE_FILLS: dict[str, ClassicFillFn] = {"spread": spread_fill}  # with nothing to judge by
 
 

@@ -7,11 +7,26 @@ import dataclasses
 import numpy as np
 import pytest
 from conftest import sample_photo, textured_case
+from scipy import ndimage
 
 from pipeline.core.dip import fit as fit_module
 from pipeline.core.fill.restore import restore
-from pipeline.core.fill.structure import fsr_fill, mix, mix_weights
-from pipeline.core.fill.texture import detail_energy, lowpass, top_up_detail
+from pipeline.core.fill.structure import (
+    FSR_REACH,
+    fsr_fill,
+    fsr_near_border,
+    mix,
+    mix_weights,
+    spread_fill,
+)
+from pipeline.core.fill.texture import (
+    DEEP_GAIN_LIMIT,
+    NEAR_BORDER,
+    TOP_UP_GAIN_LIMIT,
+    detail_energy,
+    lowpass,
+    top_up_detail,
+)
 from pipeline.io.imaging import Picture
 from pipeline.settings import DEFAULT
 
@@ -93,3 +108,40 @@ def test_copied_detail_never_draws_an_edge_the_ring_does_not_have():
     np.testing.assert_array_equal(filled[:, ~hole], target[:, ~hole])
     fine = filled - lowpass(filled, 1.5)
     assert 0 < float(np.abs(fine[:, hole]).max()) < 0.1  # unclipped: 0.12
+
+
+def test_fsr_fills_only_what_the_mix_keeps_of_it():
+    """Deeper than FSR_REACH into a hole the mix keeps only the spread fill: FSR's candidate is
+    the spread fill there, FSR's own near the border, and nothing outside the hole changes."""
+    photo = as_float(np.asarray(sample_photo("chelsea", (480, 160))))
+    hole = np.zeros(photo.shape[1:], dtype=bool)
+    hole[:, :300] = True  # a wide hole at the photo's edge: up to 300 px from a known pixel
+    depth = ndimage.distance_transform_edt(hole)
+    filled = fsr_near_border(photo, hole)
+    np.testing.assert_array_equal(filled[:, ~hole], photo[:, ~hole])
+    deep = depth > FSR_REACH
+    np.testing.assert_allclose(filled[:, deep], spread_fill(photo, hole)[:, deep], atol=1e-6)
+    # near the border, FSR continues the photo as FSR over the whole hole does
+    border = photo[:, :, 300:301]
+    assert np.abs(filled[:, :, 296:300] - border).mean() < 0.05
+    near = filled[:, :, 292:300] - fsr_fill(photo, hole)[:, :, 292:300]
+    assert np.abs(near).mean() < 0.02
+
+
+def test_detail_deep_inside_a_large_hole_is_not_amplified():
+    """Copied patches deep inside a large hole come from far away: their detail is added as it
+    is, while near the border it may be scaled up to reach the ring's level."""
+    rng = np.random.default_rng(2)
+    target = np.clip(0.5 + rng.normal(0, 0.1, (3, 200, 200)), 0, 1).astype(np.float32)
+    hole = np.zeros((200, 200), dtype=bool)
+    hole[40:160, 40:160] = True
+    exemplar = target.copy()
+    exemplar[:, hole] = np.clip(0.5 + rng.normal(0, 0.02, (3, int(hole.sum()))), 0, 1)
+    base = np.where(hole[None], 0.5, target).astype(np.float32)
+    filled = top_up_detail(base, exemplar, target, hole, np.ones_like(hole), sigma=1.5)
+    depth = ndimage.distance_transform_edt(hole)
+    detail = filled - lowpass(filled, 1.5)
+    near = hole & (depth > 4) & (depth <= NEAR_BORDER - 4)
+    deep = depth > NEAR_BORDER + 4
+    ratio = float(detail[:, near].std() / detail[:, deep].std())
+    assert ratio == pytest.approx(TOP_UP_GAIN_LIMIT / DEEP_GAIN_LIMIT, rel=0.1)
