@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,9 @@ from pipeline.settings import FAST, NetworkShape
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 torch.set_num_threads(2)
+# a script's background job starts with SIGINT ignored, and its children inherit that: the
+# Ctrl-C tests need Ctrl-C to arrive
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
