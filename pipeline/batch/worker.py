@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
+import cv2
 import torch
 
 from pipeline.batch.facts import JobFacts
@@ -104,13 +105,15 @@ def claim_device(devices: tuple[str, ...], claims: Path) -> str:
 
 def run_task(task: Task) -> Outcome:
     """Run one job; any failure of the job becomes the Outcome's error, never an exception."""
-    threads = torch.get_num_threads()
-    if task.threads is not None:
+    threads, crop_threads = torch.get_num_threads(), cv2.getNumThreads()
+    if task.threads is not None:  # the classic fill runs as many crops side by side
         torch.set_num_threads(task.threads)
+        cv2.setNumThreads(task.threads)
     try:
         return _run(task)
-    finally:
-        torch.set_num_threads(threads)  # a one-worker run happens in the caller's process
+    finally:  # a one-worker run happens in the caller's process
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(crop_threads)
 
 
 def _run(task: Task) -> Outcome:

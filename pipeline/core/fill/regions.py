@@ -21,6 +21,10 @@ class Region:
     owned: np.ndarray  # bool (crop.height, crop.width): hole pixels this region fills
     pad: tuple[int, int]  # rows and columns of reflection padding below and right of the crop
 
+    @property
+    def padded_size(self) -> tuple[int, int]:
+        return self.crop.height + self.pad[0], self.crop.width + self.pad[1]
+
 
 def _grow_to_multiple(start: int, stop: int, multiple: int, limit: int) -> tuple[int, int, int]:
     """Widen [start, stop) to a multiple of `multiple` inside [0, limit); return the padding

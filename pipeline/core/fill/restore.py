@@ -18,7 +18,7 @@ from pipeline.core.dip.inputs import (
     size_multiple,
 )
 from pipeline.core.dip.inputs import group as batches
-from pipeline.core.fill import coarse, regions
+from pipeline.core.fill import coarse, regions, side_by_side
 from pipeline.core.fill.classic_fill import CLASSIC_CONTEXT, ClassicFill
 from pipeline.core.fill.composite import check_hole, composite, quantize  # noqa: F401 (theirs)
 from pipeline.core.fill.mask_fill import CropFill, Direct, MaskFill
@@ -29,7 +29,6 @@ from pipeline.settings import DipSettings, RunOptions
 # Called with (steps done, steps in all, latest loss) as the fit goes.
 ProgressCallback = Callable[[int, int, float], None]
 SnapshotWriter = Callable[[int, Picture], None]
-
 
 
 class RegionStore(Checkpointer, Protocol):
@@ -153,7 +152,7 @@ def _fit_regions(
 
     watched = observers.snapshot is not None or runtime.checkpoint_every > 0
     together = settings.batch_fits and not watched and settings.fill == "network"
-    sizes = [_padded_size(region) for region in found]
+    sizes = [region.padded_size for region in found]
     members = [1] * len(found)
     if together:  # the network's stack loads only where a network runs
         from pipeline import devices
@@ -161,6 +160,11 @@ def _fit_regions(
 
         limits = batch_fit.BatchLimits.of(devices.pick(runtime.device))
         members = [limits.members(height * width) for height, width in sizes]
+    if settings.fill == "classic" and not watched and observers.checkpoints is None:
+        fills = side_by_side.ordered_map(lambda index: job(index, 0).run(observers, None),
+                                         range(len(found)), side_by_side.process_threads())
+        yield from zip(found, fills, strict=True)  # no network: no steps, nothing to watch
+        return
     groups = batches(sizes, members)
     done = 0
     for group in groups:
@@ -180,10 +184,6 @@ def _context(settings: DipSettings, template_mode: bool) -> int:
     if template_mode or settings.fill == "network":
         return settings.context
     return max(settings.context, CLASSIC_CONTEXT)
-
-
-def _padded_size(region: regions.Region) -> tuple[int, int]:
-    return region.crop.height + region.pad[0], region.crop.width + region.pad[1]
 
 
 def _run_together(jobs: list[RegionFit], observers: Observers) -> list[np.ndarray]:
