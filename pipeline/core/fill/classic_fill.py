@@ -15,7 +15,12 @@ from scipy import ndimage
 
 from pipeline.core.dip.inputs import FitInputs
 from pipeline.core.fill.exemplar import exemplar_fill
-from pipeline.core.fill.holdout import HOLDOUT_SHIFTS, HeldOut, held_out_both_ways
+from pipeline.core.fill.holdout import (
+    BEYOND_EVIDENCE,
+    SPREAD_ONLY,
+    HeldOut,
+    held_out_both_ways,
+)
 from pipeline.core.fill.structure import (
     CLASSIC_FILLS,
     SAFE_FILLS,
@@ -28,7 +33,6 @@ from pipeline.core.fill.texture import top_up_detail
 from pipeline.settings import DipSettings
 
 WITH_NETWORK = "network+classic"
-BEYOND_EVIDENCE = max(HOLDOUT_SHIFTS)  # px into a hole past which held-out pixels tell nothing
 # Context around each crop for the classic fills: on the gt cases and stock previews 64 px gave
 # HaarPSI 0.777 where 24 px gave 0.771 (FSR continues textures it can see).
 CLASSIC_CONTEXT = 64
@@ -116,10 +120,10 @@ def far_from_evidence(values: np.ndarray, target: np.ndarray, unknown: np.ndarra
                       ) -> np.ndarray:
     """`values` (C, H, W) turned, deep inside a large hole, into the safe spread fill: the
     held-out pixels judged the fills no farther than BEYOND_EVIDENCE from the border, and past
-    that biharmonic drifts to black and FSR to flat grey."""
+    that biharmonic drifts to black and FSR to flat grey; past SPREAD_ONLY it is the spread fill."""
     depth = ndimage.distance_transform_edt(unknown)
     if depth.max() <= BEYOND_EVIDENCE:
         return values
     spread = SAFE_FILLS["spread"](target, unknown, skip)
-    toward = np.clip((depth - BEYOND_EVIDENCE) / BEYOND_EVIDENCE, 0, 1)[None]
+    toward = np.clip((depth - BEYOND_EVIDENCE) / (SPREAD_ONLY - BEYOND_EVIDENCE), 0, 1)[None]
     return ((1 - toward) * values + toward * spread).astype(np.float32)

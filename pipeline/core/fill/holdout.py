@@ -9,6 +9,8 @@ import numpy as np
 from scipy import ndimage
 
 HOLDOUT_SHIFTS = (6, 12, 24, 48)
+BEYOND_EVIDENCE = max(HOLDOUT_SHIFTS)  # px into a hole past which held-out pixels tell nothing
+SPREAD_ONLY = 2 * BEYOND_EVIDENCE  # px into a hole past which the classic mix is the spread fill
 MIN_HELD_OUT = 16
 
 

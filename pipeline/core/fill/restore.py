@@ -151,6 +151,11 @@ def _fit_regions(
                          settings, runtime, index, len(found), steps_before)
 
     watched = observers.snapshot is not None or runtime.checkpoint_every > 0
+    if settings.fill == "classic" and not watched and observers.checkpoints is None:
+        fills = side_by_side.ordered_map(lambda index: job(index, 0).run(observers, None),
+                                         range(len(found)), side_by_side.process_threads())
+        yield from zip(found, fills, strict=True)  # no network: no steps, nothing to watch
+        return
     together = settings.batch_fits and not watched and settings.fill == "network"
     sizes = [region.padded_size for region in found]
     members = [1] * len(found)
@@ -160,11 +165,6 @@ def _fit_regions(
 
         limits = batch_fit.BatchLimits.of(devices.pick(runtime.device))
         members = [limits.members(height * width) for height, width in sizes]
-    if settings.fill == "classic" and not watched and observers.checkpoints is None:
-        fills = side_by_side.ordered_map(lambda index: job(index, 0).run(observers, None),
-                                         range(len(found)), side_by_side.process_threads())
-        yield from zip(found, fills, strict=True)  # no network: no steps, nothing to watch
-        return
     groups = batches(sizes, members)
     done = 0
     for group in groups:

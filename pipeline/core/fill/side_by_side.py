@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
+import cv2
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
@@ -34,6 +36,4 @@ def ordered_map(work: Callable[[Item], Result], items: Iterable[Item], threads: 
 
 def process_threads() -> int:
     """The threads this process was given (`--threads`, or its share of the cores)."""
-    import cv2
-
     return max(1, cv2.getNumThreads())

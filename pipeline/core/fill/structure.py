@@ -18,15 +18,12 @@ from scipy import ndimage
 from scipy.optimize import nnls
 from skimage.restoration import inpaint_biharmonic
 
-from pipeline.core.fill.holdout import HOLDOUT_SHIFTS, HeldOut
+from pipeline.core.fill.holdout import SPREAD_ONLY, HeldOut
 
 SUM_TO_ONE = 1e3  # how hard the weights are held to a sum of one, per held-out value
 LOCAL_TILE = 32  # the mix is chosen per tile of this side, where its held-out pixels suffice
 MIN_LOCAL = 64  # held-out pixels a tile needs for a mix of its own
 FULL_TRUST = 0.5  # tile support (smoothed share of tiles with a mix) at which local weights rule
-# Deeper into a hole than this, the mix is the spread fill alone (classic_fill.far_from_evidence):
-# the held-out pixels judged no fill farther than max(HOLDOUT_SHIFTS) from the border
-FSR_REACH = 2 * max(HOLDOUT_SHIFTS)
 
 
 def classic_fill(image: np.ndarray, unknown: np.ndarray) -> np.ndarray:
@@ -88,9 +85,9 @@ def spread_fill(image: np.ndarray, unknown: np.ndarray, skip: int = 0) -> np.nda
 
 
 def fsr_near_border(image: np.ndarray, unknown: np.ndarray, skip: int = 0) -> np.ndarray:
-    """`fsr_fill` within FSR_REACH px of the hole's border; deeper, the spread fill, which is all
-    the mix keeps there. FSR's cost follows the pixels it fills: a 600 px wide hole costs a band."""
-    deep = ndimage.distance_transform_edt(unknown) > FSR_REACH
+    """`fsr_fill` within SPREAD_ONLY px of the hole's border; deeper, the spread fill, which is
+    all the mix keeps there. FSR's cost follows the pixels it fills: a 600 px hole costs a band."""
+    deep = ndimage.distance_transform_edt(unknown) > SPREAD_ONLY
     if not deep.any():
         return fsr_fill(image, unknown, skip)
     spread = spread_fill(image, unknown, skip)

@@ -10,9 +10,9 @@ from conftest import sample_photo, textured_case
 from scipy import ndimage
 
 from pipeline.core.dip import fit as fit_module
+from pipeline.core.fill.holdout import SPREAD_ONLY
 from pipeline.core.fill.restore import restore
 from pipeline.core.fill.structure import (
-    FSR_REACH,
     fsr_fill,
     fsr_near_border,
     mix,
@@ -111,7 +111,7 @@ def test_copied_detail_never_draws_an_edge_the_ring_does_not_have():
 
 
 def test_fsr_fills_only_what_the_mix_keeps_of_it():
-    """Deeper than FSR_REACH into a hole the mix keeps only the spread fill: FSR's candidate is
+    """Deeper than SPREAD_ONLY into a hole the mix keeps only the spread fill: FSR's candidate is
     the spread fill there, FSR's own near the border, and nothing outside the hole changes."""
     photo = as_float(np.asarray(sample_photo("chelsea", (480, 160))))
     hole = np.zeros(photo.shape[1:], dtype=bool)
@@ -119,7 +119,7 @@ def test_fsr_fills_only_what_the_mix_keeps_of_it():
     depth = ndimage.distance_transform_edt(hole)
     filled = fsr_near_border(photo, hole)
     np.testing.assert_array_equal(filled[:, ~hole], photo[:, ~hole])
-    deep = depth > FSR_REACH
+    deep = depth > SPREAD_ONLY
     np.testing.assert_allclose(filled[:, deep], spread_fill(photo, hole)[:, deep], atol=1e-6)
     # near the border, FSR continues the photo as FSR over the whole hole does
     border = photo[:, :, 300:301]
