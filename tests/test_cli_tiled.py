@@ -35,4 +35,5 @@ def test_a_photo_without_the_tiled_mark_is_one_line_and_nothing_written(tmp_path
     assert run.returncode != 0
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and "not found" in lines[0] and "left untouched" in lines[0]
+    assert "give its exact template" in lines[0] and "paint a mask" in lines[0]  # what to try
     assert not out.exists()

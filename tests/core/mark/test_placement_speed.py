@@ -64,8 +64,9 @@ def test_an_unmarked_large_photo_is_refused_and_untouched(tmp_path, tiny_setting
     save_mark(logo(), tmp_path / "logo.png")
     output = tmp_path / "out.png"
     job = Job(image=tmp_path / "photo.png", output=output, template=tmp_path / "logo.png")
-    with pytest.raises(NoMarkFound, match="photo.png: watermark logo.png not found"):
+    with pytest.raises(NoMarkFound, match="photo.png: watermark logo.png not found") as refused:
         run_job(job, tiny_settings)
+    assert "give its exact template" in str(refused.value)  # and says what to try next
     assert not output.exists()
 
 
